@@ -1,0 +1,76 @@
+# eventfwd: ingress -> Kafka -> forwarder -> AdEventsX. See README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+MODULES  = $(shell go list -m -f '{{.Dir}}')
+BINARIES = ingress forwarder adeventsx-sim devrun
+KAFKA    = deploy/kafka/kafka.sh
+# Unit tests: every module but the end-to-end one, with the race detector.
+UNIT_MODULES = $(filter-out %/e2e,$(MODULES))
+
+.PHONY: help build run test unit-test e2e-test kafka-up kafka-down tools bench fmt vet clean
+
+help:
+	@echo "make run         the whole pipeline on this machine (embedded Kafka unless KAFKA_BROKERS is set)"
+	@echo "make test        unit tests, then integration and fault tests on a real Kafka broker"
+	@echo "make build       binaries in bin/"
+	@echo "make kafka-up    a real single-node Kafka (KRaft) on 127.0.0.1:9092; make kafka-down stops it"
+	@echo "make bench       the benchmark suite"
+
+build:
+	@mkdir -p bin
+	go build -o bin/ingress ./services/ingress
+	go build -o bin/forwarder ./services/forwarder
+	go build -o bin/adeventsx-sim ./services/adeventsx-sim
+	go build -o bin/devrun ./deploy/devrun
+
+run: build
+	@./bin/devrun
+
+# kcat is the outside Kafka client the integration tests use as an upstream producer would.
+tools:
+	@command -v kcat >/dev/null || { \
+	  echo "installing kcat (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq kcat >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat; }; }
+	@kcat -V | head -1
+
+kafka-up:
+	@$(KAFKA) up
+
+kafka-down:
+	@$(KAFKA) down
+
+unit-test:
+	@for m in $(UNIT_MODULES); do echo "== unit: $${m#$(CURDIR)/}"; (cd $$m && go test -race -count=1 ./...); done
+
+# The integration and fault tests build the binaries and run them against the broker in
+# KAFKA_BROKERS. Without Java or Maven they fall back, loudly, to the embedded kfake broker.
+e2e-test: build tools
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then \
+	  trap '$(KAFKA) down' EXIT; \
+	  $(KAFKA) up; \
+	  echo "== e2e: real Apache Kafka on 127.0.0.1:$${KAFKA_PORT:-9092}"; \
+	  (cd e2e && E2E_KAFKA_BROKERS=127.0.0.1:$${KAFKA_PORT:-9092} E2E_KAFKA_CTL=$(CURDIR)/$(KAFKA) E2E_BIN=$(CURDIR)/bin \
+	    go test -count=1 -timeout 20m -v ./...); \
+	else \
+	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	  echo "!! java or mvn is missing: integration tests run on kfake, NOT real Kafka !!"; \
+	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	  (cd e2e && E2E_BIN=$(CURDIR)/bin go test -count=1 -timeout 20m -v ./...); \
+	fi
+
+test: unit-test e2e-test
+
+bench: build
+	@echo "bench: not written yet" >&2; exit 1
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	@for m in $(MODULES); do (cd $$m && go vet ./...); done
+
+clean:
+	rm -rf bin .data

@@ -1,0 +1,209 @@
+// Command devrun is `make run`: the whole pipeline on one machine, in the foreground. Unless
+// KAFKA_BROKERS is set it embeds a Kafka-protocol broker (franz-go's kfake, data kept under
+// .data/kfake), then starts the AdEventsX simulator, the ingress and the forwarder from bin/ with
+// generated development credentials, waits until they are ready and prints a token + event
+// example. Ctrl-C stops everything cleanly.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("service", "devrun")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log); err != nil {
+		fmt.Fprintln(os.Stderr, "make run:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+type settings struct {
+	bin, data              string
+	ingressAddr, adminAddr string
+	simAddr                string
+	clientID, clientSecret string
+	jwtSecret, apiKey      string
+	brokers                string
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(ctx context.Context, log *slog.Logger) error {
+	s := settings{
+		bin:          envOr("BIN_DIR", "bin"),
+		data:         envOr("DATA_DIR", ".data"),
+		ingressAddr:  envOr("INGRESS_ADDR", "127.0.0.1:8080"),
+		adminAddr:    envOr("FORWARDER_ADMIN_ADDR", "127.0.0.1:8081"),
+		simAddr:      envOr("SIM_ADDR", "127.0.0.1:8090"),
+		clientID:     "dashboard",
+		clientSecret: envOr("DEV_CLIENT_SECRET", randomHex(16)),
+		jwtSecret:    envOr("JWT_SECRET", randomHex(32)),
+		apiKey:       envOr("ADEVENTSX_API_KEY", "dev-"+randomHex(12)),
+		brokers:      os.Getenv("KAFKA_BROKERS"),
+	}
+	for _, addr := range []string{s.ingressAddr, s.adminAddr, s.simAddr} {
+		if err := portFree(addr); err != nil {
+			return err
+		}
+	}
+
+	if s.brokers == "" {
+		dir := filepath.Join(s.data, "kfake")
+		opts := []kfake.Opt{kfake.DataDir(dir), kfake.NumBrokers(1)}
+		if portFree("127.0.0.1:9092") == nil {
+			opts = append(opts, kfake.Ports(9092))
+		}
+		cluster, err := kfake.NewCluster(opts...)
+		if err != nil {
+			return fmt.Errorf("embedded kafka (kfake, data in %s): %w", dir, err)
+		}
+		defer cluster.Close()
+		s.brokers = strings.Join(cluster.ListenAddrs(), ",")
+		log.Info("embedded kafka (kfake) up", "brokers", s.brokers, "data", dir)
+	} else {
+		log.Info("using the kafka cluster in KAFKA_BROKERS", "brokers", s.brokers)
+	}
+
+	common := []string{"KAFKA_BROKERS=" + s.brokers, "ADEVENTSX_API_KEY=" + s.apiKey}
+	procs := []struct {
+		name  string
+		env   []string
+		ready string
+	}{
+		{"adeventsx-sim", []string{"SIM_ADDR=" + s.simAddr}, "http://" + s.simAddr + "/healthz"},
+		{"ingress", []string{
+			"INGRESS_ADDR=" + s.ingressAddr,
+			"AUTH_CLIENTS=" + s.clientID + ":" + s.clientSecret,
+			"JWT_SECRET=" + s.jwtSecret,
+		}, "http://" + s.ingressAddr + "/readyz"},
+		{"forwarder", []string{
+			"FORWARDER_ADMIN_ADDR=" + s.adminAddr,
+			"ADEVENTSX_URL=http://" + s.simAddr,
+		}, "http://" + s.adminAddr + "/readyz"},
+	}
+
+	var wg sync.WaitGroup
+	exited := make(chan string, len(procs))
+	var started []*exec.Cmd
+	defer func() {
+		// Ctrl-C in a terminal reaches the children too; SIGTERM covers the other ways to stop.
+		for _, c := range started {
+			_ = c.Process.Signal(syscall.SIGTERM)
+		}
+		wg.Wait()
+	}()
+	for _, p := range procs {
+		cmd := exec.Command(filepath.Join(s.bin, p.name))
+		cmd.Env = append(append(os.Environ(), common...), p.env...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s (run `make build` first?): %w", p.name, err)
+		}
+		started = append(started, cmd)
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			err := cmd.Wait()
+			log.Info("process exited", "name", name, "err", err)
+			exited <- name
+		}(p.name)
+		if err := waitReady(ctx, p.ready, exited); err != nil {
+			return fmt.Errorf("%s did not become ready: %w", p.name, err)
+		}
+	}
+	printBanner(s)
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+		return nil
+	case name := <-exited:
+		return fmt.Errorf("%s exited; stopping the rest", name)
+	}
+}
+
+func waitReady(ctx context.Context, url string, exited <-chan string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case name := <-exited:
+			return errors.New(name + " exited")
+		case <-tick.C:
+		}
+	}
+}
+
+func portFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s is taken (is another `make run` going?): %w", addr, err)
+	}
+	return ln.Close()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func printBanner(s settings) {
+	fmt.Printf(`
+=====================================================================
+ eventfwd is running (Ctrl-C stops it)
+   ingress        http://%[1]s      client %[3]s / %[4]s
+   forwarder      http://%[2]s/metrics
+   adeventsx-sim  http://%[5]s/_sim/received
+   kafka          %[6]s
+
+ Get a token, then send an event:
+
+   TOKEN=$(curl -s -X POST http://%[1]s/auth/token \
+     -H 'Content-Type: application/json' \
+     -d '{"client_id":"%[3]s","client_secret":"%[4]s"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+
+   curl -i -X POST http://%[1]s/events \
+     -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+     -d '{"event_id":"'$(cat /proc/sys/kernel/random/uuid)'","user_id":"u-1","event_name":"purchase","event_time":"2026-11-24T10:00:00Z","value":19.99,"campaign_id":"c-1"}'
+
+   curl -s http://%[5]s/_sim/received
+=====================================================================
+`, s.ingressAddr, s.adminAddr, s.clientID, s.clientSecret, s.simAddr, s.brokers)
+}

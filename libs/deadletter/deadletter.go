@@ -1,0 +1,109 @@
+// Package deadletter is the format of a record in the dead-letter topic (CONTRACT.md): the
+// original key and value unchanged, the original headers kept, and dlq.* headers saying why, when
+// and from where. The forwarder writes it; the dlq CLI reads and replays it.
+package deadletter
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Reason says why a record was dead-lettered.
+type Reason string
+
+const (
+	// Invalid: the record is not a valid event (not JSON, a broken rule, a bad key).
+	Invalid Reason = "invalid"
+	// Rejected: AdEventsX refused it with a final 4xx.
+	Rejected Reason = "rejected"
+	// Exhausted: its retries ran out on passing failures.
+	Exhausted Reason = "exhausted"
+)
+
+// Header names.
+const (
+	HeaderPrefix          = "dlq."
+	HeaderReason          = "dlq.reason"
+	HeaderError           = "dlq.error"
+	HeaderHTTPStatus      = "dlq.http_status"
+	HeaderAttempts        = "dlq.attempts"
+	HeaderFirstAttemptAt  = "dlq.first_attempt_at"
+	HeaderFailedAt        = "dlq.failed_at"
+	HeaderSourceTopic     = "dlq.source_topic"
+	HeaderSourcePartition = "dlq.source_partition"
+	HeaderSourceOffset    = "dlq.source_offset"
+	HeaderReplayCount     = "dlq.replay_count"
+	HeaderReplayedAt      = "dlq.replayed_at"
+)
+
+// Failure is what the forwarder knows about why a record could not be delivered.
+type Failure struct {
+	Reason         Reason
+	Error          string // one human line
+	HTTPStatus     int    // 0: none
+	Attempts       int
+	FirstAttemptAt time.Time // zero: never attempted
+	FailedAt       time.Time
+}
+
+// Record builds the dead-letter record for src. The original headers are kept, except earlier
+// dlq.* headers (of a record that was replayed and failed again), which this failure replaces;
+// dlq.replay_count is carried over so the replay cap keeps working.
+func Record(topic string, src *kgo.Record, f Failure) *kgo.Record {
+	replays := ReplayCount(src.Headers)
+	headers := make([]kgo.RecordHeader, 0, len(src.Headers)+10)
+	for _, h := range src.Headers {
+		if !strings.HasPrefix(h.Key, HeaderPrefix) {
+			headers = append(headers, h)
+		}
+	}
+	add := func(k, v string) { headers = append(headers, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
+	add(HeaderReason, string(f.Reason))
+	add(HeaderError, oneLine(f.Error))
+	if f.HTTPStatus != 0 {
+		add(HeaderHTTPStatus, strconv.Itoa(f.HTTPStatus))
+	}
+	add(HeaderAttempts, strconv.Itoa(f.Attempts))
+	if !f.FirstAttemptAt.IsZero() {
+		add(HeaderFirstAttemptAt, f.FirstAttemptAt.UTC().Format(time.RFC3339Nano))
+	}
+	add(HeaderFailedAt, f.FailedAt.UTC().Format(time.RFC3339Nano))
+	add(HeaderSourceTopic, src.Topic)
+	add(HeaderSourcePartition, strconv.Itoa(int(src.Partition)))
+	add(HeaderSourceOffset, strconv.FormatInt(src.Offset, 10))
+	add(HeaderReplayCount, strconv.Itoa(replays))
+	return &kgo.Record{Topic: topic, Key: src.Key, Value: src.Value, Headers: headers}
+}
+
+// Header returns the value of the last header named key, and whether there was one.
+func Header(hs []kgo.RecordHeader, key string) (string, bool) {
+	for i := len(hs) - 1; i >= 0; i-- {
+		if hs[i].Key == key {
+			return string(hs[i].Value), true
+		}
+	}
+	return "", false
+}
+
+// ReplayCount reads dlq.replay_count; a missing or unreadable one is 0.
+func ReplayCount(hs []kgo.RecordHeader) int {
+	v, _ := Header(hs, HeaderReplayCount)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// oneLine keeps dlq.error to one line of bounded length.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	const limit = 1000
+	if len(s) > limit {
+		s = s[:limit] + "..."
+	}
+	return s
+}

@@ -1,0 +1,110 @@
+// Package kafka holds the Kafka client setup the services share: connection settings read from the
+// environment, base client options, and creating the topics a service needs at start.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/martech/eventfwd/libs/config"
+)
+
+// Default topic names (CONTRACT.md).
+const (
+	DefaultEventsTopic = "events.raw"
+	DefaultDLQTopic    = "events.dlq"
+)
+
+// Settings says how to reach the cluster and how to create missing topics.
+type Settings struct {
+	Brokers           []string
+	Partitions        int32
+	ReplicationFactor int16
+}
+
+// ReadSettings reads KAFKA_BROKERS, TOPIC_PARTITIONS and TOPIC_REPLICATION_FACTOR.
+func ReadSettings(env *config.Env) Settings {
+	return Settings{
+		Brokers:           env.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
+		Partitions:        int32(env.Int("TOPIC_PARTITIONS", 6, 1, 10000)),
+		ReplicationFactor: int16(env.Int("TOPIC_REPLICATION_FACTOR", 1, 1, 32)),
+	}
+}
+
+// ClientOpts returns the options every client of ours starts from: the seed brokers, a client id
+// and franz-go's own logging routed to slog at warn level and above.
+func ClientOpts(s Settings, clientID string, log *slog.Logger) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(s.Brokers...),
+		kgo.ClientID(clientID),
+		kgo.WithLogger(kslog.New(log.With("component", "kgo"))),
+		kgo.RetryTimeout(30 * time.Second),
+	}
+}
+
+// Topic is a topic a service needs.
+type Topic struct {
+	Name string
+	// Partitions overrides Settings.Partitions when set.
+	Partitions int32
+	Configs    map[string]*string
+}
+
+// EnsureTopics creates the topics that do not exist yet and returns each topic's partition count.
+// An existing topic is left as it is.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, s Settings, topics ...Topic) (map[string]int32, error) {
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
+	}
+	existing, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("list topics on %s: %w", strings.Join(s.Brokers, ","), err)
+	}
+	counts := make(map[string]int32, len(topics))
+	for _, t := range topics {
+		if d, ok := existing[t.Name]; ok && d.Err == nil {
+			counts[t.Name] = int32(len(d.Partitions))
+			continue
+		}
+		parts := t.Partitions
+		if parts == 0 {
+			parts = s.Partitions
+		}
+		resp, err := adm.CreateTopic(ctx, parts, s.ReplicationFactor, t.Configs, t.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if errors.Is(err, kerr.TopicAlreadyExists) {
+			// Another instance created it between our list and our create.
+			d, lerr := adm.ListTopics(ctx, t.Name)
+			if lerr != nil {
+				return nil, fmt.Errorf("describe topic %s: %w", t.Name, lerr)
+			}
+			counts[t.Name] = int32(len(d[t.Name].Partitions))
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create topic %s (%d partitions, replication factor %d): %w",
+				t.Name, parts, s.ReplicationFactor, err)
+		}
+		counts[t.Name] = parts
+	}
+	return counts, nil
+}
+
+// Ping asks the cluster for its metadata; readiness checks use it.
+func Ping(ctx context.Context, cl *kgo.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return cl.Ping(ctx)
+}

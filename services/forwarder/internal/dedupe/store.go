@@ -1,0 +1,188 @@
+// Package dedupe knows which event_ids were delivered within the dedupe window.
+//
+// The truth is a compacted Kafka topic (DEDUPE_TOPIC, default events.delivered): one marker record
+// per delivered event, keyed by event_id, written (and acknowledged) before the offset of the
+// event's record is committed. Markers are partitioned like events.raw (same partition count,
+// same key hash), so the markers of everything a partition delivered sit in the same partition
+// number of the marker topic. When a forwarder is assigned a partition it reads that partition's
+// markers of the last window back into memory before touching the partition's records.
+//
+// In memory, an expirable LRU cache (golang-lru/v2) holds the delivered ids, and a map of the ids
+// being worked on right now lets a second copy wait for the first instead of racing it.
+package dedupe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ErrDuplicate says the event was already delivered within the window.
+var ErrDuplicate = errors.New("already delivered")
+
+// Store is safe for concurrent use.
+type Store struct {
+	topic  string
+	window time.Duration
+	cache  *expirable.LRU[string, int64] // event_id -> delivered at, unix ms
+
+	mu       sync.Mutex
+	inFlight map[string]chan struct{}
+}
+
+// New returns a store that remembers up to size ids for window.
+func New(topic string, size int, window time.Duration) *Store {
+	return &Store{
+		topic:    topic,
+		window:   window,
+		cache:    expirable.NewLRU[string, int64](size, nil, window),
+		inFlight: make(map[string]chan struct{}),
+	}
+}
+
+// Topic is the marker topic.
+func (s *Store) Topic() string { return s.topic }
+
+// Len is the number of ids in memory.
+func (s *Store) Len() int { return s.cache.Len() }
+
+// Delivered reports whether id was delivered within the window.
+func (s *Store) Delivered(id string) bool {
+	at, ok := s.cache.Peek(id)
+	return ok && time.Since(time.UnixMilli(at)) < s.window
+}
+
+// Claim makes the caller the one copy of id being worked on. It returns ErrDuplicate when id was
+// delivered, and waits while another copy is in flight (then looks again: if that copy was
+// dead-lettered rather than delivered, this one gets its own chance). The caller must call
+// release when it is done with the event, delivered or not.
+func (s *Store) Claim(ctx context.Context, id string) (release func(), err error) {
+	for {
+		if s.Delivered(id) {
+			return nil, ErrDuplicate
+		}
+		s.mu.Lock()
+		wait, busy := s.inFlight[id]
+		if !busy {
+			done := make(chan struct{})
+			s.inFlight[id] = done
+			s.mu.Unlock()
+			return func() {
+				s.mu.Lock()
+				delete(s.inFlight, id)
+				s.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// MarkDelivered remembers id in memory; Marker is the record that makes it durable.
+func (s *Store) MarkDelivered(id string, at time.Time) {
+	s.cache.Add(id, at.UnixMilli())
+}
+
+// Marker is the record to write to the marker topic once id is delivered. Its key is the event id,
+// so the default partitioner puts it in the same partition number as the event.
+func (s *Store) Marker(id string, at time.Time) *kgo.Record {
+	return &kgo.Record{
+		Topic:     s.topic,
+		Key:       []byte(id),
+		Value:     []byte(strconv.FormatInt(at.UnixMilli(), 10)),
+		Timestamp: at,
+	}
+}
+
+// Load reads back the markers of the window for the given partitions of the marker topic, with
+// a short-lived client of its own built from opts (seed brokers and the like). It returns how many
+// markers it loaded.
+func (s *Store) Load(ctx context.Context, opts []kgo.Opt, partitions []int32) (int, error) {
+	if len(partitions) == 0 {
+		return 0, nil
+	}
+	adm, err := kgo.NewClient(opts...)
+	if err != nil {
+		return 0, fmt.Errorf("dedupe loader client: %w", err)
+	}
+	defer adm.Close()
+	admin := kadm.NewClient(adm)
+	since := time.Now().Add(-s.window)
+	starts, err := admin.ListOffsetsAfterMilli(ctx, since.UnixMilli(), s.topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list %s offsets after %s: %w", s.topic, since.Format(time.RFC3339), err)
+	}
+	ends, err := admin.ListEndOffsets(ctx, s.topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list %s end offsets: %w", s.topic, err)
+	}
+
+	from := map[int32]kgo.Offset{}
+	until := map[int32]int64{}
+	for _, p := range partitions {
+		start, okStart := starts.Lookup(s.topic, p)
+		end, okEnd := ends.Lookup(s.topic, p)
+		if !okStart || !okEnd || start.Offset >= end.Offset {
+			continue
+		}
+		from[p] = kgo.NewOffset().At(start.Offset)
+		until[p] = end.Offset
+	}
+	if len(from) == 0 {
+		return 0, nil
+	}
+
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: from}))...)
+	if err != nil {
+		return 0, fmt.Errorf("dedupe loader client: %w", err)
+	}
+	defer cl.Close()
+	loaded := 0
+	for len(until) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return loaded, fmt.Errorf("load %s: %w", s.topic, err)
+		}
+		var ferr error
+		fetches.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("fetch %s/%d: %w", t, p, err) })
+		if ferr != nil {
+			return loaded, ferr
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			end, want := until[r.Partition]
+			if !want {
+				return
+			}
+			if r.Offset < end && r.Value != nil {
+				at, err := strconv.ParseInt(string(r.Value), 10, 64)
+				if err == nil && time.Since(time.UnixMilli(at)) < s.window {
+					s.cache.Add(string(r.Key), at)
+					loaded++
+				}
+			}
+			if r.Offset+1 >= end {
+				delete(until, r.Partition)
+			}
+		})
+	}
+	return loaded, nil
+}

@@ -1,0 +1,261 @@
+// Package engine is the forwarder's consumer: a group member on the events topic that hands each
+// record to its own goroutine (bounded per partition and overall), commits each partition up to
+// the oldest record not yet finished, pauses fetching when work piles up, and on revoke finishes
+// what is in flight, commits and lets go. What happens to one record is in process.go.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/martech/eventfwd/libs/event"
+	"github.com/martech/eventfwd/services/forwarder/internal/dedupe"
+	"github.com/martech/eventfwd/services/forwarder/internal/deliver"
+	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
+)
+
+// Config tunes the engine.
+type Config struct {
+	EventsTopic     string
+	DLQTopic        string
+	Group           string
+	Partitions      int32 // of the events topic, for the key-to-partition check
+	MaxInFlight     int   // records worked on at once, all partitions
+	MaxPerPartition int   // records worked on at once, one partition
+	MaxRecordBytes  int
+	CommitInterval  time.Duration
+	RevokeTimeout   time.Duration // how long a revoke or shutdown waits for in-flight records
+	Names           event.Names
+}
+
+// Engine consumes, dispatches and commits.
+type Engine struct {
+	cfg       Config
+	log       *slog.Logger
+	cl        *kgo.Client
+	baseOpts  []kgo.Opt
+	store     *dedupe.Store
+	deliverer *deliver.Deliverer
+	metrics   *metrics.Forwarder
+	slots     chan struct{}
+	home      kgo.TopicPartitioner
+
+	mu    sync.Mutex
+	parts map[int32]*partition
+}
+
+// New builds the engine and its group client from baseOpts (seed brokers, logger, ...).
+func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
+	d *deliver.Deliverer, m *metrics.Forwarder) (*Engine, error) {
+	e := &Engine{
+		cfg:       cfg,
+		log:       log,
+		baseOpts:  baseOpts,
+		store:     store,
+		deliverer: d,
+		metrics:   m,
+		slots:     make(chan struct{}, cfg.MaxInFlight),
+		home:      kgo.StickyKeyPartitioner(nil).ForTopic(cfg.EventsTopic),
+		parts:     make(map[int32]*partition),
+	}
+	opts := append(append([]kgo.Opt{}, baseOpts...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.EventsTopic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxPartitionBytes(1<<20),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(2*time.Millisecond),
+		kgo.OnPartitionsAssigned(e.assigned),
+		kgo.OnPartitionsRevoked(e.revoked),
+		kgo.OnPartitionsLost(e.lost),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	e.cl = cl
+	return e, nil
+}
+
+// Client is the engine's Kafka client, for readiness checks.
+func (e *Engine) Client() *kgo.Client { return e.cl }
+
+// Run polls until ctx ends, then finishes in-flight work within RevokeTimeout, commits and
+// leaves the group.
+func (e *Engine) Run(ctx context.Context) error {
+	commitDone := make(chan struct{})
+	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(commitDone)
+		e.commitLoop(commitCtx)
+	}()
+	err := e.poll(ctx)
+	stopCommits()
+	<-commitDone
+	// Leaving the group runs revoked for every partition we hold: drain, commit, let go.
+	e.cl.CloseAllowingRebalance()
+	return err
+}
+
+func (e *Engine) poll(ctx context.Context) error {
+	for {
+		fetches := e.cl.PollRecords(ctx, 10000)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			e.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+		})
+		e.mu.Lock()
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if p := e.parts[fp.Partition]; p != nil && len(fp.Records) > 0 {
+				p.enqueue(fp.Records)
+			}
+		})
+		e.mu.Unlock()
+		e.cl.AllowRebalance()
+	}
+}
+
+// commitLoop commits every partition's finished prefix every CommitInterval.
+func (e *Engine) commitLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		parts := make([]*partition, 0, len(e.parts))
+		for _, p := range e.parts {
+			parts = append(parts, p)
+		}
+		e.mu.Unlock()
+		e.commit(ctx, parts)
+	}
+}
+
+// commit commits the finished prefix of each partition that moved since its last commit.
+func (e *Engine) commit(ctx context.Context, parts []*partition) {
+	offsets := map[int32]kgo.EpochOffset{}
+	for _, p := range parts {
+		if o, ok := p.toCommit(); ok {
+			offsets[p.id] = o
+		}
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	var cerr error
+	e.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{e.cfg.EventsTopic: offsets},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			cerr = commitError(resp, err)
+		})
+	if cerr != nil {
+		e.metrics.Committed.WithLabelValues("error").Inc()
+		e.log.Warn("offset commit failed; the next commit covers it", "err", cerr)
+		return
+	}
+	e.metrics.Committed.WithLabelValues("ok").Inc()
+	for _, p := range parts {
+		if o, ok := offsets[p.id]; ok {
+			p.committed(o.Offset)
+		}
+	}
+}
+
+// assigned loads the dedupe markers of the new partitions, then starts their workers.
+func (e *Engine) assigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	ids := assigned[e.cfg.EventsTopic]
+	if len(ids) == 0 {
+		return
+	}
+	start := time.Now()
+	n, err := e.store.Load(ctx, e.baseOpts, ids)
+	if err != nil {
+		// Without the markers a duplicate could be delivered twice; better to stop and let the
+		// group hand these partitions to someone who can read them.
+		e.log.Error("dedupe markers could not be read; leaving the group", "partitions", ids, "err", err)
+		go e.cl.LeaveGroup()
+		return
+	}
+	e.metrics.Loaded.Add(float64(n))
+	e.log.Info("partitions assigned", "topic", e.cfg.EventsTopic, "partitions", ids,
+		"markers_loaded", n, "load_took", time.Since(start).Round(time.Millisecond).String())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range ids {
+		p := newPartition(e, id)
+		e.parts[id] = p
+		go p.feed()
+	}
+}
+
+// revoked stops taking work for the partitions, waits for their in-flight records up to
+// RevokeTimeout, commits the finished prefix and lets them go.
+func (e *Engine) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	parts := e.detach(revoked[e.cfg.EventsTopic])
+	if len(parts) == 0 {
+		return
+	}
+	deadline := time.Now().Add(e.cfg.RevokeTimeout)
+	for _, p := range parts {
+		p.drain(deadline)
+	}
+	e.commit(context.WithoutCancel(ctx), parts)
+	e.log.Info("partitions revoked", "topic", e.cfg.EventsTopic, "partitions", revoked[e.cfg.EventsTopic])
+}
+
+// lost drops the partitions without committing: someone else may own them already.
+func (e *Engine) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	for _, p := range e.detach(lost[e.cfg.EventsTopic]) {
+		p.abandon()
+	}
+	e.log.Warn("partitions lost", "topic", e.cfg.EventsTopic, "partitions", lost[e.cfg.EventsTopic])
+}
+
+func (e *Engine) detach(ids []int32) []*partition {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var parts []*partition
+	for _, id := range ids {
+		if p := e.parts[id]; p != nil {
+			parts = append(parts, p)
+			delete(e.parts, id)
+		}
+	}
+	return parts
+}
+
+// InFlight is the number of records being worked on.
+func (e *Engine) InFlight() int { return len(e.slots) }
+
+// commitError is the first error of a commit, whole-request or per-partition.
+func commitError(resp *kmsg.OffsetCommitResponse, err error) error {
+	if err != nil {
+		return err
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("partition %d: %w", p.Partition, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,44 @@
+// Command forwarder consumes events.raw as a consumer group, dedupes by event_id, transforms each
+// event into AdEventsX's shape, delivers it with retries and dead-letters what cannot be
+// delivered. See README.md for the guarantees and the commit strategy.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})).
+		With("service", "forwarder")
+	if len(os.Args) > 1 && (os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help") {
+		fmt.Fprint(os.Stderr, usage)
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log); err != nil {
+		var cfgErr configError
+		if errors.As(err, &cfgErr) {
+			fmt.Fprintln(os.Stderr, "forwarder:", err)
+			stop()
+			os.Exit(2)
+		}
+		log.Error("forwarder stopped", "err", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("LOG_LEVEL"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/martech/eventfwd/libs/config"
+	"github.com/martech/eventfwd/libs/event"
+	"github.com/martech/eventfwd/libs/kafka"
+	"github.com/martech/eventfwd/services/forwarder/internal/dedupe"
+	"github.com/martech/eventfwd/services/forwarder/internal/deliver"
+	"github.com/martech/eventfwd/services/forwarder/internal/engine"
+	"github.com/martech/eventfwd/services/forwarder/internal/health"
+	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
+)
+
+func run(ctx context.Context, log *slog.Logger) error {
+	cfg, err := loadConfig(config.FromOS())
+	if err != nil {
+		return err
+	}
+	log.Info("starting", cfg.logAttrs()...)
+
+	baseOpts := kafka.ClientOpts(cfg.Kafka, "forwarder", log)
+	counts, err := ensureTopics(ctx, cfg, baseOpts)
+	if err != nil {
+		return err
+	}
+
+	m := metrics.New()
+	gate := health.New(health.Config{
+		Window:        cfg.CircuitWindow,
+		MinRequests:   cfg.CircuitMin,
+		FailureRatio:  cfg.CircuitRatio,
+		ProbeInterval: cfg.ProbeInterval,
+		MaxProbe:      cfg.MaxProbe,
+		MaxInFlight:   cfg.MaxInFlight,
+		MinInFlight:   1,
+		MaxRPS:        cfg.MaxRPS,
+	}, log, func(open bool) {
+		m.Circuit.Set(map[bool]float64{true: 1, false: 0}[open])
+	})
+	client := deliver.NewClient(cfg.URL, cfg.APIKey, cfg.AttemptTO, cfg.RetryAfterCap, cfg.MaxInFlight)
+	defer client.CloseIdle()
+	deliverer := deliver.NewDeliverer(client, gate, deliver.Policy{
+		MaxAttempts:    cfg.MaxAttempts,
+		InitialBackoff: cfg.Backoff,
+		MaxBackoff:     cfg.MaxBackoff,
+		Jitter:         cfg.Jitter,
+	}, m)
+	store := dedupe.New(cfg.DedupeTopic, cfg.DedupeSize, cfg.DedupeWindow)
+
+	eng, err := engine.New(engine.Config{
+		EventsTopic:     cfg.EventsTopic,
+		DLQTopic:        cfg.DLQTopic,
+		Group:           cfg.Group,
+		Partitions:      counts[cfg.EventsTopic],
+		MaxInFlight:     cfg.MaxInFlight,
+		MaxPerPartition: cfg.MaxPerPart,
+		MaxRecordBytes:  cfg.MaxRecord,
+		CommitInterval:  cfg.CommitEvery,
+		RevokeTimeout:   cfg.ShutdownTO,
+		Names:           event.NewNames(cfg.Names...),
+	}, log, baseOpts, store, deliverer, m)
+	if err != nil {
+		return err
+	}
+
+	admin := &http.Server{
+		Addr:              cfg.AdminAddr,
+		Handler:           adminMux(eng.Client(), gate, m),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	ln, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		return configError{fmt.Errorf("FORWARDER_ADMIN_ADDR: listen on %s: %w", cfg.AdminAddr, err)}
+	}
+	adminErr := make(chan error, 1)
+	go func() { adminErr <- admin.Serve(ln) }()
+	log.Info("forwarder running", "admin_addr", ln.Addr().String(), "partitions", counts[cfg.EventsTopic])
+
+	engCtx, stopEngine := context.WithCancel(ctx)
+	defer stopEngine()
+	engDone := make(chan error, 1)
+	go func() { engDone <- eng.Run(engCtx) }()
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: finishing in-flight records", "deadline", cfg.ShutdownTO.String())
+	case err = <-adminErr:
+		err = fmt.Errorf("admin server: %w", err)
+	case err = <-engDone:
+		engDone <- err
+	}
+	stopEngine()
+	if eerr := <-engDone; eerr != nil && err == nil {
+		err = eerr
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = admin.Shutdown(sctx)
+	log.Info("stopped")
+	return err
+}
+
+// ensureTopics creates the events, DLQ and dedupe topics when missing and checks that the dedupe
+// topic has as many partitions as the events topic (its markers follow the same key hash).
+func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]int32, error) {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	counts, err := kafka.EnsureTopics(tctx, adm, cfg.Kafka,
+		kafka.Topic{Name: cfg.EventsTopic},
+		kafka.Topic{Name: cfg.DLQTopic})
+	if err != nil {
+		return nil, fmt.Errorf("topics: %w", err)
+	}
+	retention := fmt.Sprint((cfg.DedupeWindow + time.Hour).Milliseconds())
+	compact, segment := "compact,delete", fmt.Sprint(time.Hour.Milliseconds())
+	dc, err := kafka.EnsureTopics(tctx, adm, cfg.Kafka, kafka.Topic{
+		Name:       cfg.DedupeTopic,
+		Partitions: counts[cfg.EventsTopic],
+		Configs: map[string]*string{
+			"cleanup.policy": &compact,
+			"retention.ms":   &retention,
+			"segment.ms":     &segment,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("topics: %w", err)
+	}
+	if dc[cfg.DedupeTopic] != counts[cfg.EventsTopic] {
+		return nil, configError{fmt.Errorf("DEDUPE_TOPIC: %s has %d partitions but %s has %d; they must match",
+			cfg.DedupeTopic, dc[cfg.DedupeTopic], cfg.EventsTopic, counts[cfg.EventsTopic])}
+	}
+	counts[cfg.DedupeTopic] = dc[cfg.DedupeTopic]
+	return counts, nil
+}
+
+func adminMux(cl *kgo.Client, gate *health.Gate, m *metrics.Forwarder) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := kafka.Ping(r.Context(), cl); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"status":"not ready","reason":"kafka unreachable"}`)
+			return
+		}
+		if gate.Open() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"status":"not ready","reason":"adeventsx circuit open"}`)
+			return
+		}
+		fmt.Fprint(w, `{"status":"ready"}`)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+

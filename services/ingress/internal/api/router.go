@@ -1,0 +1,78 @@
+// Package api is the ingress's HTTP surface: the Gin router, its middleware (request id, access
+// log, metrics, recovery) and the handlers for events, tokens, health and readiness.
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/martech/eventfwd/libs/event"
+	"github.com/martech/eventfwd/services/ingress/internal/auth"
+)
+
+// Config is what the router needs.
+type Config struct {
+	Log       *slog.Logger
+	Publisher Publisher
+	Readiness Checker
+	Clients   *auth.Clients
+	Tokens    *auth.Tokens
+	// Names are the accepted event_name values.
+	Names event.Names
+	// ProduceTimeout bounds how long a request waits for Kafka before answering 503.
+	ProduceTimeout time.Duration
+	MaxBodyBytes   int64
+	// Registry receives the HTTP metrics and is what GET /metrics serves.
+	Registry *prometheus.Registry
+}
+
+// New returns the ingress's HTTP handler.
+func New(cfg Config) (http.Handler, error) {
+	m, err := newHTTPMetrics(cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("register http metrics: %w", err)
+	}
+
+	// Release mode keeps Gin from printing its debug banner and routes to stdout, which would
+	// break the JSON log stream.
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	// Not behind a proxy we know: ClientIP must not believe X-Forwarded-For.
+	if err := r.SetTrustedProxies(nil); err != nil {
+		return nil, fmt.Errorf("set trusted proxies: %w", err)
+	}
+	r.Use(requestID(), accessLog(cfg.Log, m), recovery(cfg.Log))
+	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, errorBody{Error: "not_found"}) })
+	r.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, errorBody{Error: "method_not_allowed"}) })
+
+	r.GET("/healthz", healthz)
+	r.GET("/readyz", readyz(cfg.Log, cfg.Readiness))
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+
+	r.POST("/auth/token", auth.TokenHandler(cfg.Log, cfg.Clients, cfg.Tokens))
+
+	// Per-client rate limiting (429 with Retry-After) belongs in this chain, after auth.Require,
+	// where the client id is known.
+	events := &eventsHandler{
+		log:       cfg.Log,
+		publisher: cfg.Publisher,
+		names:     cfg.Names,
+		timeout:   cfg.ProduceTimeout,
+		maxBody:   cfg.MaxBodyBytes,
+	}
+	r.POST("/events", auth.Require(cfg.Tokens), events.post)
+
+	return r, nil
+}
+
+// errorBody is the body of the API's own errors.
+type errorBody struct {
+	Error string `json:"error"`
+}

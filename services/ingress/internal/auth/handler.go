@@ -1,0 +1,175 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// maxTokenRequestBytes bounds the body of a token request; a credentials document is tiny.
+const maxTokenRequestBytes = 64 << 10
+
+const grantClientCredentials = "client_credentials"
+
+// TokenResponse is the body of a successful POST /auth/token (RFC 6749 section 5.1).
+type TokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+// ErrorResponse is the body of every failed auth request (RFC 6749 section 5.2, RFC 6750).
+type ErrorResponse struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// requestError is a token request we refuse with 400.
+type requestError struct {
+	code        string // invalid_request or unsupported_grant_type
+	description string
+}
+
+func (e *requestError) Error() string { return e.code + ": " + e.description }
+
+func invalidRequest(format string, args ...any) *requestError {
+	return &requestError{code: "invalid_request", description: fmt.Sprintf(format, args...)}
+}
+
+// credentials is what a token request carries, whichever way it was sent.
+type credentials struct {
+	id, secret string
+	basic      bool // sent with HTTP Basic; a 401 then says so in WWW-Authenticate
+}
+
+// TokenHandler serves POST /auth/token: the OAuth2 client-credentials grant. Credentials come as
+// JSON ({"client_id","client_secret"} or camelCase), as a form
+// (grant_type=client_credentials&client_id=..&client_secret=..) or with HTTP Basic.
+func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		// Tokens must not be cached anywhere (RFC 6749 section 5.1); errors neither.
+		c.Header("Cache-Control", "no-store")
+		c.Header("Pragma", "no-cache")
+
+		creds, err := readCredentials(c)
+		if err != nil {
+			var reqErr *requestError
+			if !errors.As(err, &reqErr) {
+				reqErr = invalidRequest("unreadable request")
+			}
+			c.JSON(http.StatusBadRequest, ErrorResponse{Error: reqErr.code, Description: reqErr.description})
+			return
+		}
+
+		if !clients.Authenticate(creds.id, creds.secret) {
+			log.InfoContext(c.Request.Context(), "token refused", "client_id", creds.id)
+			if creds.basic {
+				c.Header("WWW-Authenticate", `Basic realm="eventfwd"`)
+			}
+			c.JSON(http.StatusUnauthorized, ErrorResponse{Error: "invalid_client"})
+			return
+		}
+
+		token, err := tokens.Issue(creds.id, time.Now())
+		if err != nil {
+			log.ErrorContext(c.Request.Context(), "issue token", "client_id", creds.id, "error", err)
+			c.JSON(http.StatusInternalServerError, ErrorResponse{Error: "server_error"})
+			return
+		}
+		c.JSON(http.StatusOK, TokenResponse{
+			AccessToken: token,
+			TokenType:   "Bearer",
+			ExpiresIn:   int64(tokens.TTL() / time.Second),
+		})
+	}
+}
+
+// tokenRequest is the JSON form of a token request. grant_type is optional in JSON (the contract
+// documents the two credential fields only) but must be client_credentials when present.
+type tokenRequest struct {
+	GrantType         string `json:"grant_type"`
+	ClientID          string `json:"client_id"`
+	ClientSecret      string `json:"client_secret"`
+	ClientIDCamel     string `json:"clientId"`
+	ClientSecretCamel string `json:"clientSecret"`
+}
+
+func readCredentials(c *gin.Context) (credentials, error) {
+	r := c.Request
+	r.Body = http.MaxBytesReader(c.Writer, r.Body, maxTokenRequestBytes)
+
+	var (
+		grant, id, secret string
+		grantRequired     bool
+	)
+	mediaType := ""
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return credentials{}, invalidRequest("unreadable Content-Type")
+		}
+		mediaType = mt
+	}
+	switch mediaType {
+	case "application/json":
+		var req tokenRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			return credentials{}, invalidRequest("body is not a JSON object")
+		}
+		grant = req.GrantType
+		id = firstNonEmpty(req.ClientID, req.ClientIDCamel)
+		secret = firstNonEmpty(req.ClientSecret, req.ClientSecretCamel)
+	case "application/x-www-form-urlencoded", "":
+		// An empty Content-Type is read as a form too: that is what a Basic-only request with
+		// no body looks like.
+		if err := r.ParseForm(); err != nil {
+			return credentials{}, invalidRequest("unreadable form body")
+		}
+		grant = r.PostForm.Get("grant_type")
+		id = r.PostForm.Get("client_id")
+		secret = r.PostForm.Get("client_secret")
+		grantRequired = true // RFC 6749 section 4.4.2
+	default:
+		return credentials{}, invalidRequest("Content-Type must be application/json or application/x-www-form-urlencoded")
+	}
+
+	switch {
+	case grant == "" && grantRequired:
+		return credentials{}, invalidRequest("grant_type is required")
+	case grant != "" && grant != grantClientCredentials:
+		return credentials{}, &requestError{
+			code:        "unsupported_grant_type",
+			description: "only client_credentials is supported",
+		}
+	}
+
+	basicID, basicSecret, basic := r.BasicAuth()
+	if basic {
+		// RFC 6749 section 2.3: one authentication method per request.
+		if id != "" || secret != "" {
+			return credentials{}, invalidRequest("send the client credentials either with HTTP Basic or in the body, not both")
+		}
+		// Taken as sent: curl -u and most clients do not form-encode them first.
+		id, secret = basicID, basicSecret
+	}
+	switch {
+	case id == "":
+		return credentials{}, invalidRequest("client_id is required")
+	case secret == "":
+		return credentials{}, invalidRequest("client_secret is required")
+	}
+	return credentials{id: id, secret: secret, basic: basic}, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,184 @@
+package auth
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+)
+
+func newTokenServer(t *testing.T) (http.Handler, *Tokens) {
+	t.Helper()
+	clients, err := ParseClients("web:s3cret-web,app:s3cret-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := newTestTokens()
+	r := gin.New()
+	r.POST("/auth/token", TokenHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), clients, tokens))
+	return r, tokens
+}
+
+func TestTokenHandler(t *testing.T) {
+	const form = "application/x-www-form-urlencoded"
+	type give struct {
+		contentType string
+		body        string
+		basicID     string // sent with HTTP Basic when not ""
+		basicSecret string
+	}
+	type want struct {
+		status    int
+		error     string
+		tokenType string
+		expiresIn int64
+		sub       string // the subject the returned access token verifies to
+		basicAuth string // WWW-Authenticate
+	}
+	ok := func(sub string) want {
+		return want{status: http.StatusOK, tokenType: "Bearer", expiresIn: 3600, sub: sub}
+	}
+	tests := []struct {
+		name string
+		give give
+		want want
+	}{
+		{
+			name: "json snake_case",
+			give: give{contentType: "application/json", body: `{"client_id":"web","client_secret":"s3cret-web"}`},
+			want: ok("web"),
+		},
+		{
+			name: "json camelCase with charset",
+			give: give{contentType: "application/json; charset=utf-8", body: `{"clientId":"app","clientSecret":"s3cret-app"}`},
+			want: ok("app"),
+		},
+		{
+			name: "json with grant_type",
+			give: give{contentType: "application/json", body: `{"grant_type":"client_credentials","client_id":"web","client_secret":"s3cret-web"}`},
+			want: ok("web"),
+		},
+		{
+			name: "form",
+			give: give{contentType: form, body: "grant_type=client_credentials&client_id=web&client_secret=s3cret-web"},
+			want: ok("web"),
+		},
+		{
+			name: "basic with form grant_type",
+			give: give{contentType: form, body: "grant_type=client_credentials", basicID: "app", basicSecret: "s3cret-app"},
+			want: ok("app"),
+		},
+		{
+			name: "basic with json body",
+			give: give{contentType: "application/json", body: `{}`, basicID: "app", basicSecret: "s3cret-app"},
+			want: ok("app"),
+		},
+		{
+			name: "wrong secret",
+			give: give{contentType: "application/json", body: `{"client_id":"web","client_secret":"s3cret-app"}`},
+			want: want{status: http.StatusUnauthorized, error: "invalid_client"},
+		},
+		{
+			name: "unknown client",
+			give: give{contentType: form, body: "grant_type=client_credentials&client_id=nobody&client_secret=s3cret-web"},
+			want: want{status: http.StatusUnauthorized, error: "invalid_client"},
+		},
+		{
+			name: "basic with wrong secret",
+			give: give{contentType: form, body: "grant_type=client_credentials", basicID: "app", basicSecret: "nope"},
+			want: want{status: http.StatusUnauthorized, error: "invalid_client", basicAuth: `Basic realm="eventfwd"`},
+		},
+		{
+			name: "malformed json",
+			give: give{contentType: "application/json", body: `{"client_id":"web",`},
+			want: want{status: http.StatusBadRequest, error: "invalid_request"},
+		},
+		{
+			name: "json array",
+			give: give{contentType: "application/json", body: `["web","s3cret-web"]`},
+			want: want{status: http.StatusBadRequest, error: "invalid_request"},
+		},
+		{
+			name: "missing secret",
+			give: give{contentType: "application/json", body: `{"client_id":"web"}`},
+			want: want{status: http.StatusBadRequest, error: "invalid_request"},
+		},
+		{
+			name: "missing client id",
+			give: give{contentType: "application/json", body: `{"client_secret":"s3cret-web"}`},
+			want: want{status: http.StatusBadRequest, error: "invalid_request"},
+		},
+		{
+			name: "form without grant_type",
+			give: give{contentType: form, body: "client_id=web&client_secret=s3cret-web"},
+			want: want{status: http.StatusBadRequest, error: "invalid_request"},
+		},
+		{
+			name: "form with password grant",
+			give: give{contentType: form, body: "grant_type=password&client_id=web&client_secret=s3cret-web"},
+			want: want{status: http.StatusBadRequest, error: "unsupported_grant_type"},
+		},
+		{
+			name: "json with another grant",
+			give: give{contentType: "application/json", body: `{"grant_type":"authorization_code","client_id":"web","client_secret":"s3cret-web"}`},
+			want: want{status: http.StatusBadRequest, error: "unsupported_grant_type"},
+		},
+		{
+			name: "basic and body credentials",
+			give: give{contentType: form, body: "grant_type=client_credentials&client_id=web&client_secret=s3cret-web", basicID: "web", basicSecret: "s3cret-web"},
+			want: want{status: http.StatusBadRequest, error: "invalid_request"},
+		},
+		{
+			name: "text body",
+			give: give{contentType: "text/plain", body: "web:s3cret-web"},
+			want: want{status: http.StatusBadRequest, error: "invalid_request"},
+		},
+		{
+			name: "body too large",
+			give: give{contentType: "application/json", body: `{"client_id":"web","client_secret":"` + strings.Repeat("x", maxTokenRequestBytes) + `"}`},
+			want: want{status: http.StatusBadRequest, error: "invalid_request"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, tokens := newTokenServer(t)
+			req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/auth/token", strings.NewReader(tt.give.body))
+			req.Header.Set("Content-Type", tt.give.contentType)
+			if tt.give.basicID != "" {
+				req.SetBasicAuth(tt.give.basicID, tt.give.basicSecret)
+			}
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, req)
+
+			var body struct {
+				AccessToken string `json:"access_token"`
+				TokenType   string `json:"token_type"`
+				ExpiresIn   int64  `json:"expires_in"`
+				Error       string `json:"error"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatalf("response %q is not JSON: %v", rec.Body.String(), err)
+			}
+			sub, _ := tokens.Verify(body.AccessToken)
+			got := want{
+				status:    rec.Code,
+				error:     body.Error,
+				tokenType: body.TokenType,
+				expiresIn: body.ExpiresIn,
+				sub:       sub,
+				basicAuth: rec.Header().Get("WWW-Authenticate"),
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v (body %s)", got, tt.want, rec.Body.String())
+			}
+			if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control = %q, want no-store", cc)
+			}
+		})
+	}
+}

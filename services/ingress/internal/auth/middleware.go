@@ -1,0 +1,56 @@
+package auth
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// clientIDKey is where Require leaves the authenticated client id in the Gin context.
+const clientIDKey = "auth.client_id"
+
+// Require is the Gin middleware that lets a request through only with a valid
+// "Authorization: Bearer <token>". It answers 401 invalid_token otherwise and never echoes the
+// token back.
+func Require(tokens *Tokens) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		token, ok := bearerToken(c.GetHeader("Authorization"))
+		if !ok {
+			refuse(c, "missing bearer token")
+			return
+		}
+		clientID, err := tokens.Verify(token)
+		if err != nil {
+			description := "token is invalid"
+			if errors.Is(err, jwt.ErrTokenExpired) {
+				description = "token is expired"
+			}
+			refuse(c, description)
+			return
+		}
+		c.Set(clientIDKey, clientID)
+		c.Next()
+	}
+}
+
+// ClientID returns the client id Require authenticated, or "" on a route it does not guard.
+func ClientID(c *gin.Context) string {
+	return c.GetString(clientIDKey)
+}
+
+func bearerToken(header string) (string, bool) {
+	scheme, token, found := strings.Cut(header, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+func refuse(c *gin.Context, description string) {
+	c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
+	c.AbortWithStatusJSON(http.StatusUnauthorized, ErrorResponse{Error: "invalid_token", Description: description})
+}

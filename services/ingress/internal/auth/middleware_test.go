@@ -1,0 +1,88 @@
+package auth
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func TestRequire(t *testing.T) {
+	tokens := newTestTokens()
+	valid := mustIssue(t, tokens, time.Now())
+	expired := mustIssue(t, tokens, time.Now().Add(-2*time.Hour))
+	hs384 := sign(t, jwt.SigningMethodHS384, testKey, claims())
+
+	type want struct {
+		status      int
+		body        string
+		authHeader  string
+		reachedNext bool
+	}
+	refused := func(description string) want {
+		return want{
+			status:     http.StatusUnauthorized,
+			body:       `{"error":"invalid_token","error_description":"` + description + `"}`,
+			authHeader: `Bearer error="invalid_token"`,
+		}
+	}
+	tests := []struct {
+		name string
+		give string // Authorization header
+		want want
+	}{
+		{name: "valid", give: "Bearer " + valid, want: want{status: http.StatusOK, body: `{"client_id":"web"}`, reachedNext: true}},
+		{name: "scheme in lower case", give: "bearer " + valid, want: want{status: http.StatusOK, body: `{"client_id":"web"}`, reachedNext: true}},
+		{name: "missing", give: "", want: refused("missing bearer token")},
+		{name: "basic scheme", give: "Basic d2ViOnMzY3JldC13ZWI=", want: refused("missing bearer token")},
+		{name: "bearer without token", give: "Bearer ", want: refused("missing bearer token")},
+		{name: "expired", give: "Bearer " + expired, want: refused("token is expired")},
+		{name: "wrong alg", give: "Bearer " + hs384, want: refused("token is invalid")},
+		{name: "tampered", give: "Bearer " + tamper(valid), want: refused("token is invalid")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reached := false
+			r := gin.New()
+			r.POST("/events", Require(tokens), func(c *gin.Context) {
+				reached = true
+				c.JSON(http.StatusOK, gin.H{"client_id": ClientID(c)})
+			})
+			req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/events", nil)
+			req.Header.Set("Authorization", tt.give)
+			rec := httptest.NewRecorder()
+			r.ServeHTTP(rec, req)
+
+			got := want{
+				status:      rec.Code,
+				body:        compactJSON(t, rec.Body.String()),
+				authHeader:  rec.Header().Get("WWW-Authenticate"),
+				reachedNext: reached,
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			if token := strings.TrimPrefix(tt.give, "Bearer "); len(token) > 20 && strings.Contains(rec.Body.String(), token[len(token)-20:]) {
+				t.Errorf("response %s echoes the token", rec.Body.String())
+			}
+		})
+	}
+}
+
+func compactJSON(t *testing.T, s string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("%q is not JSON: %v", s, err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

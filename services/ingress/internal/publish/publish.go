@@ -1,0 +1,100 @@
+// Package publish writes accepted events to Kafka and waits for the write to be acknowledged by
+// all in-sync replicas, so that the HTTP layer answers 202 only for an event that cannot be lost.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/martech/eventfwd/libs/kafka"
+)
+
+// ClientOpts are the producer options the ingress adds to kafka.ClientOpts.
+func ClientOpts() []kgo.Opt {
+	return []kgo.Opt{
+		// acks=all is what makes a 202 durable. franz-go's idempotent producer (its default,
+		// kept) makes its internal retries safe from duplicates.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// Every request waits for its own record, so lingering only adds latency; a short
+		// linger still batches what concurrent requests produce.
+		kgo.ProducerLinger(5 * time.Millisecond),
+		// No RecordDeliveryTimeout: every Publish is bounded by its context instead.
+	}
+}
+
+// Producer publishes event records to one topic.
+type Producer struct {
+	cl      *kgo.Client
+	topic   string
+	latency prometheus.Histogram
+	errors  *prometheus.CounterVec
+}
+
+// New returns a Producer writing to topic with cl, registering its metrics on reg.
+func New(cl *kgo.Client, topic string, reg prometheus.Registerer) (*Producer, error) {
+	p := &Producer{
+		cl:    cl,
+		topic: topic,
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ingress_produce_duration_seconds",
+			Help:    "Time from handing an event to the Kafka client to its acknowledgement (or failure).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingress_produce_errors_total",
+			Help: "Events that could not be written to Kafka, by reason (timeout, canceled, kafka).",
+		}, []string{"reason"}),
+	}
+	for _, c := range []prometheus.Collector{p.latency, p.errors} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register produce metrics: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// Publish writes one record and returns once Kafka acknowledged it, or when ctx is done. The
+// client only drops a record whose context ended before it was sent; one already in flight
+// stays in flight, so Publish stops waiting for it itself, which is what keeps a slow broker
+// from hanging the caller. Such a record may still be written: its sender got no 202 and may
+// send it again, and the forwarder's dedupe absorbs the copy.
+func (p *Producer) Publish(ctx context.Context, key, value []byte) error {
+	start := time.Now()
+	done := make(chan error, 1)
+	p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: key, Value: value}, func(_ *kgo.Record, err error) {
+		done <- err
+	})
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	p.latency.Observe(time.Since(start).Seconds())
+	if err != nil {
+		p.errors.WithLabelValues(reason(err)).Inc()
+		return fmt.Errorf("produce to %s: %w", p.topic, err)
+	}
+	return nil
+}
+
+// Ready reports whether the cluster answers; GET /readyz uses it.
+func (p *Producer) Ready(ctx context.Context) error {
+	return kafka.Ping(ctx, p.cl)
+}
+
+func reason(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	default:
+		return "kafka"
+	}
+}

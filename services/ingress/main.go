@@ -1,0 +1,159 @@
+// Command ingress is the pipeline's front door: it issues access tokens to API clients and
+// accepts their conversion events over HTTP, answering 202 only once Kafka acknowledged an
+// event (see CONTRACT.md, "Ingress HTTP API").
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/martech/eventfwd/libs/config"
+	"github.com/martech/eventfwd/libs/event"
+	"github.com/martech/eventfwd/libs/kafka"
+	"github.com/martech/eventfwd/services/ingress/internal/api"
+	"github.com/martech/eventfwd/services/ingress/internal/auth"
+	"github.com/martech/eventfwd/services/ingress/internal/publish"
+)
+
+const (
+	clientID        = "eventfwd-ingress"
+	startTimeout    = 30 * time.Second
+	shutdownTimeout = 10 * time.Second
+)
+
+// configError is a configuration problem: main reports it in one line and exits 2.
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
+
+func main() {
+	for _, arg := range os.Args[1:] {
+		switch arg {
+		case "-h", "-help", "--help":
+			fmt.Print(usage)
+			return
+		default:
+			fmt.Fprintf(os.Stderr, "ingress: unexpected argument %q; settings come from the environment, see -h\n", arg)
+			os.Exit(2)
+		}
+	}
+
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("service", "ingress")
+
+	if err := run(context.Background(), log); err != nil {
+		var cfgErr *configError
+		if errors.As(err, &cfgErr) {
+			fmt.Fprintf(os.Stderr, "ingress: %v\n", cfgErr)
+			os.Exit(2)
+		}
+		log.Error("ingress stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log *slog.Logger) error {
+	cfg, err := loadConfig(config.FromOS())
+	if err != nil {
+		return &configError{err: err}
+	}
+	log.Info("starting", "config", cfg)
+
+	// SIGINT/SIGTERM also cut the start-up short, e.g. while the brokers are unreachable.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return fmt.Errorf("register go metrics: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return fmt.Errorf("register process metrics: %w", err)
+	}
+
+	cl, err := kgo.NewClient(append(kafka.ClientOpts(cfg.Kafka, clientID, log), publish.ClientOpts()...)...)
+	if err != nil {
+		return fmt.Errorf("create kafka client: %w", err)
+	}
+	defer func() {
+		// Every request waited for its record, so this only settles records whose requests
+		// already gave up; bounded so that a dead broker cannot hold the exit.
+		fctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if err := cl.Flush(fctx); err != nil {
+			log.Warn("flush kafka client", "error", err)
+		}
+		cl.Close()
+	}()
+
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	// kadm.Client wraps cl; closing it would close cl, which the defer above does.
+	if _, err := kafka.EnsureTopics(sctx, kadm.NewClient(cl), cfg.Kafka, kafka.Topic{Name: cfg.EventsTopic}); err != nil {
+		return fmt.Errorf("ensure topic %s: %w", cfg.EventsTopic, err)
+	}
+
+	producer, err := publish.New(cl, cfg.EventsTopic, reg)
+	if err != nil {
+		return fmt.Errorf("create producer: %w", err)
+	}
+
+	handler, err := api.New(api.Config{
+		Log:            log,
+		Publisher:      producer,
+		Readiness:      producer,
+		Clients:        cfg.Clients,
+		Tokens:         auth.NewTokens([]byte(cfg.JWTSecret), cfg.JWTIssuer, cfg.JWTAudience, cfg.TokenTTL),
+		Names:          event.NewNames(cfg.EventNames...),
+		ProduceTimeout: cfg.ProduceTimeout,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		Registry:       reg,
+	})
+	if err != nil {
+		return fmt.Errorf("build router: %w", err)
+	}
+
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	serverErrors := make(chan error, 1)
+	go func() {
+		log.Info("listening", "addr", cfg.Addr)
+		serverErrors <- srv.ListenAndServe()
+	}()
+
+	select {
+	case err := <-serverErrors:
+		return fmt.Errorf("serve on %s: %w", cfg.Addr, err)
+	case <-ctx.Done():
+		log.Info("shutting down", "cause", context.Cause(ctx))
+	}
+
+	shctx, cancelShutdown := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancelShutdown()
+	if err := srv.Shutdown(shctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
