@@ -51,9 +51,10 @@
 // fail_next answers its status while its count lasts; then one random draw against the
 // shares (fail_429, fail_500, fail_503, fail_400, fail_401, timeout, in that order, adding up
 // to at most 1). Then the body is checked, and only a valid request is accepted and recorded:
-// injected failures never record the event. Every answer waits latency_ms plus a uniform
-// 0..latency_jitter_ms first. "timeout" holds the request without answering until the client
-// gives up or timeout_hold_ms passes (then 504). An event counts as received once the
+// injected failures never record the event. Every answer but a hold waits latency_ms plus a
+// uniform 0..latency_jitter_ms first. "timeout" holds the request without answering until the client
+// gives up or timeout_hold_ms passes (then 504). Handler.Stop, called at shutdown, answers
+// every waiting request 503 at once. An event counts as received once the
 // simulator commits to its 202, so a client that gives up during the latency has not
 // delivered it.
 package sim

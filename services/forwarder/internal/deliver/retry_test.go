@@ -1,0 +1,133 @@
+package deliver
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/martech/eventfwd/services/forwarder/internal/health"
+)
+
+// script is an AdEventsX stand-in that answers the given statuses in order, then 202.
+type script struct {
+	mu       sync.Mutex
+	statuses []int
+	headers  []http.Header
+	calls    int
+}
+
+func (s *script) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.headers = append(s.headers, r.Header.Clone())
+	status := http.StatusAccepted
+	if s.calls < len(s.statuses) {
+		status = s.statuses[s.calls]
+	}
+	s.calls++
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "0")
+	}
+	w.WriteHeader(status)
+}
+
+func testGate() *health.Gate {
+	return health.New(health.Config{
+		Window: time.Minute, MinRequests: 1000, FailureRatio: 0.99,
+		ProbeInterval: time.Millisecond, MaxProbe: time.Millisecond, MaxInFlight: 8, MinInFlight: 1,
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+}
+
+func TestDeliverRetriesThenSucceedsOrGivesUp(t *testing.T) {
+	tests := []struct {
+		name         string
+		statuses     []int
+		maxAttempts  int
+		wantFinal    Final
+		wantAttempts int
+		wantStatus   int
+	}{
+		{"first try", nil, 4, Sent, 1, 202},
+		{"500, 429 then 202", []int{500, 429}, 4, Sent, 3, 202},
+		{"503 three times then 202", []int{503, 503, 503}, 4, Sent, 4, 202},
+		{"400 is final", []int{400}, 4, Rejected, 1, 400},
+		{"422 after a 500", []int{500, 422}, 4, Rejected, 2, 422},
+		{"retries used up", []int{500, 502, 503, 504, 500}, 4, Exhausted, 4, 504},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &script{statuses: tt.statuses}
+			srv := httptest.NewServer(s)
+			defer srv.Close()
+			c := NewClient(srv.URL, "key-1", time.Second, time.Second, 4)
+			d := NewDeliverer(c, testGate(), Policy{
+				MaxAttempts: tt.maxAttempts, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+			}, nil)
+			res, err := d.Deliver(t.Context(), "id-1", []byte(`{}`))
+			if err != nil {
+				t.Fatalf("Deliver: %v", err)
+			}
+			if res.Final != tt.wantFinal || res.Attempts != tt.wantAttempts || res.LastStatus != tt.wantStatus {
+				t.Fatalf("result = final %d attempts %d status %d, want %d %d %d",
+					res.Final, res.Attempts, res.LastStatus, tt.wantFinal, tt.wantAttempts, tt.wantStatus)
+			}
+			h := s.headers[0]
+			if h.Get("X-Api-Key") != "key-1" || h.Get("Idempotency-Key") != "id-1" || h.Get("Content-Type") != "application/json" {
+				t.Fatalf("request headers = %v", h)
+			}
+		})
+	}
+}
+
+func TestDeliverTimesOutAnAttemptAndRetries(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			_, _ = io.ReadAll(r.Body) // the server notices a gone client only once the body is read
+			<-r.Context().Done()      // hang until the client gives up
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, "k", 50*time.Millisecond, time.Second, 4)
+	d := NewDeliverer(c, testGate(), Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, nil)
+	res, err := d.Deliver(t.Context(), "id", []byte(`{}`))
+	if err != nil || res.Final != Sent || res.Attempts != 2 {
+		t.Fatalf("Deliver = %+v, %v; want sent on the 2nd attempt", res, err)
+	}
+}
+
+func TestDeliverStopsWaitingWhenCancelled(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, "k", time.Second, time.Second, 4)
+	d := NewDeliverer(c, testGate(), Policy{MaxAttempts: 10, InitialBackoff: time.Hour, MaxBackoff: time.Hour}, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Deliver(ctx, "id", []byte(`{}`))
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Deliver returned no error after cancel; the event would count as finished")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Deliver kept waiting for its hour-long backoff after cancel")
+	}
+}
