@@ -524,4 +524,3 @@ func header(r *kgo.Record, key string) string {
 	}
 	return ""
 }
-

@@ -173,4 +173,3 @@ func adminMux(cl *kgo.Client, gate *health.Gate, m *metrics.Forwarder) http.Hand
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	return mux
 }
-

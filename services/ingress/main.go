@@ -31,6 +31,7 @@ const (
 	clientID        = "eventfwd-ingress"
 	startTimeout    = 30 * time.Second
 	shutdownTimeout = 10 * time.Second
+	flushTimeout    = 5 * time.Second
 )
 
 // configError is a configuration problem: main reports it in one line and exits 2.
@@ -88,9 +89,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
 	defer func() {
-		// Every request waited for its record, so this only settles records whose requests
-		// already gave up; bounded so that a dead broker cannot hold the exit.
-		fctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		// Every request waited for its record, so what is left here belongs to requests that
+		// already answered 503: worth a short try, but a dead broker must not hold the exit.
+		fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 		defer cancel()
 		if err := cl.Flush(fctx); err != nil {
 			log.Warn("flush kafka client", "error", err)
