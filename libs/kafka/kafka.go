@@ -41,7 +41,7 @@ func ReadSettings(env *config.Env) Settings {
 }
 
 // ClientOpts returns the options every client of ours starts from: the seed brokers, a client id
-// and franz-go's own logging routed to slog at warn level and above.
+// and franz-go's own logging routed to slog, at the level of log's handler.
 func ClientOpts(s Settings, clientID string, log *slog.Logger) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(s.Brokers...),

@@ -18,6 +18,8 @@ Environment (defaults in brackets):
   DLQ_TOPIC                  dead-letter topic [events.dlq]
   DEDUPE_TOPIC               compacted topic of delivered markers [events.delivered]
   CONSUMER_GROUP             consumer group [adeventsx-forwarder]
+  CONSUMER_SESSION_TIMEOUT   how long the group waits for a silent member before reassigning
+                             its partitions [45s]
   TOPIC_PARTITIONS           partitions of topics created at start [6]
   TOPIC_REPLICATION_FACTOR   replication factor of topics created at start [1]
   ADEVENTSX_URL              AdEventsX base URL; POSTs go to $ADEVENTSX_URL/v1/conversions (required)
@@ -56,6 +58,7 @@ type Config struct {
 	DLQTopic      string
 	DedupeTopic   string
 	Group         string
+	SessionTO     time.Duration
 	AdminAddr     string
 	URL           string
 	APIKey        string
@@ -88,6 +91,7 @@ func loadConfig(env *config.Env) (Config, error) {
 		DLQTopic:      env.String("DLQ_TOPIC", kafka.DefaultDLQTopic),
 		DedupeTopic:   env.String("DEDUPE_TOPIC", "events.delivered"),
 		Group:         env.String("CONSUMER_GROUP", "adeventsx-forwarder"),
+		SessionTO:     env.Duration("CONSUMER_SESSION_TIMEOUT", 45*time.Second, 6*time.Second, 30*time.Minute),
 		AdminAddr:     env.Addr("FORWARDER_ADMIN_ADDR", "127.0.0.1:8081"),
 		URL:           env.Required("ADEVENTSX_URL"),
 		APIKey:        env.Required("ADEVENTSX_API_KEY"),

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -48,6 +49,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}, log, func(open bool) {
 		m.Circuit.Set(map[bool]float64{true: 1, false: 0}[open])
 	})
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "forwarder_concurrency_limit",
+		Help: "Current adaptive limit on concurrent requests to AdEventsX.",
+	}, func() float64 { return float64(gate.Limit()) }))
 	client := deliver.NewClient(cfg.URL, cfg.APIKey, cfg.AttemptTO, cfg.RetryAfterCap, cfg.MaxInFlight)
 	defer client.CloseIdle()
 	deliverer := deliver.NewDeliverer(client, gate, deliver.Policy{
@@ -62,6 +67,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		EventsTopic:     cfg.EventsTopic,
 		DLQTopic:        cfg.DLQTopic,
 		Group:           cfg.Group,
+		SessionTimeout:  cfg.SessionTO,
 		Partitions:      counts[cfg.EventsTopic],
 		MaxInFlight:     cfg.MaxInFlight,
 		MaxPerPartition: cfg.MaxPerPart,

@@ -27,6 +27,7 @@ type Config struct {
 	EventsTopic     string
 	DLQTopic        string
 	Group           string
+	SessionTimeout  time.Duration
 	Partitions      int32 // of the events topic, for the key-to-partition check
 	MaxInFlight     int   // records worked on at once, all partitions
 	MaxPerPartition int   // records worked on at once, one partition
@@ -68,10 +69,13 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
 	}
 	opts := append(append([]kgo.Opt{}, baseOpts...),
 		kgo.ConsumerGroup(cfg.Group),
+		kgo.SessionTimeout(cfg.SessionTimeout),
 		kgo.ConsumeTopics(cfg.EventsTopic),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Replays from the dlq CLI are transactional; an aborted one must not be delivered.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxPartitionBytes(1<<20),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(2*time.Millisecond),

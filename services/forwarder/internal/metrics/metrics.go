@@ -19,7 +19,6 @@ type Forwarder struct {
 	Rerouted   prometheus.Counter     // records moved to the partition their key hashes to
 	InFlight   prometheus.Gauge       // records being worked on
 	Circuit    prometheus.Gauge       // 1 while the circuit to AdEventsX is open
-	Limit      prometheus.Gauge       // current adaptive concurrency limit
 	Committed  *prometheus.CounterVec // offset commits, by result
 	Loaded     prometheus.Counter     // delivered markers read back on assignment
 }
@@ -63,10 +62,6 @@ func New() *Forwarder {
 			Name: "forwarder_circuit_open",
 			Help: "1 while the circuit to AdEventsX is open (deliveries held back).",
 		}),
-		Limit: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "forwarder_concurrency_limit",
-			Help: "Current adaptive limit on concurrent requests to AdEventsX.",
-		}),
 		Committed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "forwarder_offset_commits_total",
 			Help: "Offset commits, by result.",
@@ -77,6 +72,6 @@ func New() *Forwarder {
 		}),
 	}
 	reg.MustRegister(f.Records, f.Attempts, f.Latency, f.DLQWrites, f.DedupeHits, f.Rerouted,
-		f.InFlight, f.Circuit, f.Limit, f.Committed, f.Loaded)
+		f.InFlight, f.Circuit, f.Committed, f.Loaded)
 	return f
 }
