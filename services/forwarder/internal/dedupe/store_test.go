@@ -1,0 +1,112 @@
+package dedupe
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestClaimMakesASecondCopyWaitForTheFirst(t *testing.T) {
+	tests := []struct {
+		name      string
+		delivered bool // what became of the first copy
+		want      error
+	}{
+		{"first delivered: the copy is a duplicate", true, ErrDuplicate},
+		{"first dead-lettered: the copy gets its own chance", false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New("markers", 100, time.Hour)
+			release, err := s.Claim(t.Context(), "id-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			second := make(chan error, 1)
+			go func() {
+				rel, err := s.Claim(t.Context(), "id-1")
+				if rel != nil {
+					rel()
+				}
+				second <- err
+			}()
+			select {
+			case err := <-second:
+				t.Fatalf("second copy did not wait for the first: %v", err)
+			case <-time.After(20 * time.Millisecond): // proving a wait: nothing may arrive here
+			}
+			if tt.delivered {
+				s.MarkDelivered("id-1", time.Now())
+			}
+			release()
+			if err := <-second; !errors.Is(err, tt.want) {
+				t.Fatalf("second Claim = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDeliveredRespectsTheWindow(t *testing.T) {
+	s := New("markers", 100, time.Hour)
+	s.MarkDelivered("recent", time.Now().Add(-59*time.Minute))
+	s.MarkDelivered("old", time.Now().Add(-61*time.Minute))
+	if !s.Delivered("recent") || s.Delivered("old") || s.Delivered("never") {
+		t.Fatalf("Delivered: recent=%v old=%v never=%v, want true false false",
+			s.Delivered("recent"), s.Delivered("old"), s.Delivered("never"))
+	}
+}
+
+// The markers written by one store are what a new store (a restarted or newly assigned
+// forwarder) reads back, per partition and within the window.
+func TestLoadReadsBackTheMarkersOfTheAssignedPartitions(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "markers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	opts := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
+	first := New("markers", 100, time.Hour)
+	write := func(id string, partition int32, at time.Time) {
+		r := first.Marker(id, at)
+		r.Partition = partition
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	write("a", 0, now)
+	write("b", 1, now)
+	write("c", 2, now)
+	write("stale", 1, now.Add(-2*time.Hour))
+
+	second := New("markers", 100, time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	n, err := second.Load(ctx, opts, []int32{0, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, id := range []string{"a", "b", "c", "stale"} {
+		got[id] = second.Delivered(id)
+	}
+	want := map[string]bool{"a": true, "b": true, "c": false, "stale": false}
+	for id := range want {
+		if got[id] != want[id] {
+			t.Errorf("after Load(0,1): Delivered(%s) = %v, want %v", id, got[id], want[id])
+		}
+	}
+	if n != 2 {
+		t.Errorf("Load counted %d markers, want 2", n)
+	}
+}

@@ -1,0 +1,124 @@
+package health
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+func newTestGate(onChange func(bool)) *Gate {
+	return New(Config{
+		Window: time.Minute, MinRequests: 4, FailureRatio: 0.5,
+		ProbeInterval: 20 * time.Millisecond, MaxProbe: 40 * time.Millisecond,
+		MaxInFlight: 16, MinInFlight: 1,
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), onChange)
+}
+
+func attempt(t *testing.T, g *Gate, o Outcome) bool {
+	t.Helper()
+	tk, err := g.Acquire(t.Context())
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	return g.Done(tk, o)
+}
+
+func TestGateOpensWhenMostRequestsFailAndClosesOnAProbe(t *testing.T) {
+	changes := make(chan bool, 4)
+	g := newTestGate(func(open bool) { changes <- open })
+
+	counted := []bool{}
+	for _, o := range []Outcome{Healthy, Failing, Failing, Failing} {
+		counted = append(counted, attempt(t, g, o))
+	}
+	if want := []bool{false, true, true, false}; !equal(counted, want) {
+		t.Fatalf("counted = %v, want %v: the failure that opens the circuit is the outage's", counted, want)
+	}
+	if !g.Open() || <-changes != true || g.Epoch() != 1 {
+		t.Fatalf("open=%v epoch=%d, want open in epoch 1", g.Open(), g.Epoch())
+	}
+
+	// While open, only one caller at a time gets through, and only once the probe is due.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Millisecond)
+	defer cancel()
+	probe, err := g.Acquire(t.Context())
+	if err != nil || !probe.probe {
+		t.Fatalf("Acquire while open = %+v, %v; want a probe ticket", probe, err)
+	}
+	if _, err := g.Acquire(ctx); err == nil {
+		t.Fatal("a second caller got through while a probe was out")
+	}
+	if g.Done(probe, Failing) {
+		t.Fatal("a failed probe counted against the event")
+	}
+	if !g.Open() {
+		t.Fatal("a failed probe closed the circuit")
+	}
+	if attempt(t, g, Healthy) || g.Open() || <-changes != false {
+		t.Fatalf("a successful probe did not close the circuit")
+	}
+}
+
+func TestGateOpensFastWhenTheKeyIsRefused(t *testing.T) {
+	g := newTestGate(nil)
+	attempt(t, g, KeyRefused)
+	attempt(t, g, KeyRefused)
+	if !g.Open() {
+		t.Fatal("circuit closed after 401s for everything")
+	}
+}
+
+func TestGateConcurrencyLimitHalvesOn429AndGrowsBack(t *testing.T) {
+	g := newTestGate(nil)
+	g.cfg.MinRequests = 1000 // keep the circuit out of this test
+	attempt(t, g, Throttled)
+	if got := g.Limit(); got != 8 {
+		t.Fatalf("limit after a 429 = %d, want 8", got)
+	}
+	attempt(t, g, Throttled) // within the same second: one burst, one decrease
+	if got := g.Limit(); got != 8 {
+		t.Fatalf("limit after a second 429 in the same second = %d, want 8", got)
+	}
+	for range 200 {
+		attempt(t, g, Healthy)
+	}
+	if got := g.Limit(); got != 16 {
+		t.Fatalf("limit after 200 successes = %d, want back at 16", got)
+	}
+}
+
+func TestGateHoldsCallersAtTheLimit(t *testing.T) {
+	g := newTestGate(nil)
+	g.cfg.MaxInFlight, g.limit = 2, 2
+	a, _ := g.Acquire(t.Context())
+	b, _ := g.Acquire(t.Context())
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := g.Acquire(ctx); err == nil {
+		t.Fatal("a third caller got through a limit of 2")
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := g.Acquire(t.Context())
+		got <- err
+	}()
+	g.Done(a, Healthy)
+	if err := <-got; err != nil {
+		t.Fatalf("a waiting caller was not let through when a slot freed: %v", err)
+	}
+	g.Done(b, Healthy)
+}
+
+func equal(a, b []bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
