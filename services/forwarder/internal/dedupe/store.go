@@ -7,8 +7,8 @@
 // number of the marker topic. When a forwarder is assigned a partition it reads that partition's
 // markers of the last window back into memory before touching the partition's records.
 //
-// In memory, an expirable LRU cache (golang-lru/v2) holds the delivered ids, and a map of the ids
-// being worked on right now lets a second copy wait for the first instead of racing it.
+// In memory, a compact time window (window.go) holds the delivered ids, and a map of the ids being
+// worked on right now lets a second copy wait for the first instead of racing it.
 package dedupe
 
 import (
@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -31,7 +30,7 @@ var ErrDuplicate = errors.New("already delivered")
 type Store struct {
 	topic  string
 	window time.Duration
-	cache  *expirable.LRU[string, int64] // event_id -> delivered at, unix ms
+	cache  *window
 
 	mu       sync.Mutex
 	inFlight map[string]chan struct{}
@@ -42,7 +41,7 @@ func New(topic string, size int, window time.Duration) *Store {
 	return &Store{
 		topic:    topic,
 		window:   window,
-		cache:    expirable.NewLRU[string, int64](size, nil, window),
+		cache:    newWindow(size, window),
 		inFlight: make(map[string]chan struct{}),
 	}
 }
@@ -51,12 +50,11 @@ func New(topic string, size int, window time.Duration) *Store {
 func (s *Store) Topic() string { return s.topic }
 
 // Len is the number of ids in memory.
-func (s *Store) Len() int { return s.cache.Len() }
+func (s *Store) Len() int { return s.cache.len() }
 
 // Delivered reports whether id was delivered within the window.
 func (s *Store) Delivered(id string) bool {
-	at, ok := s.cache.Peek(id)
-	return ok && time.Since(time.UnixMilli(at)) < s.window
+	return s.cache.has(id)
 }
 
 // Claim makes the caller the one copy of id being worked on. It returns ErrDuplicate when id was
@@ -92,7 +90,7 @@ func (s *Store) Claim(ctx context.Context, id string) (release func(), err error
 
 // MarkDelivered remembers id in memory; Marker is the record that makes it durable.
 func (s *Store) MarkDelivered(id string, at time.Time) {
-	s.cache.Add(id, at.UnixMilli())
+	s.cache.add(id, at)
 }
 
 // Marker is the record to write to the marker topic once id is delivered. Its key is the event id,
@@ -175,7 +173,7 @@ func (s *Store) Load(ctx context.Context, opts []kgo.Opt, partitions []int32) (i
 			if r.Offset < end && r.Value != nil {
 				at, err := strconv.ParseInt(string(r.Value), 10, 64)
 				if err == nil && time.Since(time.UnixMilli(at)) < s.window {
-					s.cache.Add(string(r.Key), at)
+					s.cache.add(string(r.Key), time.UnixMilli(at))
 					loaded++
 				}
 			}

@@ -10,6 +10,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+const (
+	idA      = "0b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+	idB      = "1b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+	idC      = "2b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+	idStale  = "3b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+	idRecent = "4b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+	idOld    = "5b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+	idNever  = "6b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+)
+
 func TestClaimMakesASecondCopyWaitForTheFirst(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -22,13 +32,13 @@ func TestClaimMakesASecondCopyWaitForTheFirst(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := New("markers", 100, time.Hour)
-			release, err := s.Claim(t.Context(), "id-1")
+			release, err := s.Claim(t.Context(), idA)
 			if err != nil {
 				t.Fatal(err)
 			}
 			second := make(chan error, 1)
 			go func() {
-				rel, err := s.Claim(t.Context(), "id-1")
+				rel, err := s.Claim(t.Context(), idA)
 				if rel != nil {
 					rel()
 				}
@@ -40,7 +50,7 @@ func TestClaimMakesASecondCopyWaitForTheFirst(t *testing.T) {
 			case <-time.After(20 * time.Millisecond): // proving a wait: nothing may arrive here
 			}
 			if tt.delivered {
-				s.MarkDelivered("id-1", time.Now())
+				s.MarkDelivered(idA, time.Now())
 			}
 			release()
 			if err := <-second; !errors.Is(err, tt.want) {
@@ -52,11 +62,11 @@ func TestClaimMakesASecondCopyWaitForTheFirst(t *testing.T) {
 
 func TestDeliveredRespectsTheWindow(t *testing.T) {
 	s := New("markers", 100, time.Hour)
-	s.MarkDelivered("recent", time.Now().Add(-59*time.Minute))
-	s.MarkDelivered("old", time.Now().Add(-61*time.Minute))
-	if !s.Delivered("recent") || s.Delivered("old") || s.Delivered("never") {
+	s.MarkDelivered(idRecent, time.Now().Add(-59*time.Minute))
+	s.MarkDelivered(idOld, time.Now().Add(-61*time.Minute))
+	if !s.Delivered(idRecent) || s.Delivered(idOld) || s.Delivered(idNever) {
 		t.Fatalf("Delivered: recent=%v old=%v never=%v, want true false false",
-			s.Delivered("recent"), s.Delivered("old"), s.Delivered("never"))
+			s.Delivered(idRecent), s.Delivered(idOld), s.Delivered(idNever))
 	}
 }
 
@@ -84,10 +94,10 @@ func TestLoadReadsBackTheMarkersOfTheAssignedPartitions(t *testing.T) {
 		}
 	}
 	now := time.Now()
-	write("a", 0, now)
-	write("b", 1, now)
-	write("c", 2, now)
-	write("stale", 1, now.Add(-2*time.Hour))
+	write(idA, 0, now)
+	write(idB, 1, now)
+	write(idC, 2, now)
+	write(idStale, 1, now.Add(-2*time.Hour))
 
 	second := New("markers", 100, time.Hour)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -97,10 +107,10 @@ func TestLoadReadsBackTheMarkersOfTheAssignedPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]bool{}
-	for _, id := range []string{"a", "b", "c", "stale"} {
+	for _, id := range []string{idA, idB, idC, idStale} {
 		got[id] = second.Delivered(id)
 	}
-	want := map[string]bool{"a": true, "b": true, "c": false, "stale": false}
+	want := map[string]bool{idA: true, idB: true, idC: false, idStale: false}
 	for id := range want {
 		if got[id] != want[id] {
 			t.Errorf("after Load(0,1): Delivered(%s) = %v, want %v", id, got[id], want[id])

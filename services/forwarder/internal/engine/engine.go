@@ -51,6 +51,9 @@ type Engine struct {
 
 	mu    sync.Mutex
 	parts map[int32]*partition
+
+	fatal    chan error         // a problem the engine cannot go on with; Run returns it
+	stopPoll context.CancelFunc // set by Run; ends the poll loop on a fatal problem
 }
 
 // New builds the engine and its group client from baseOpts (seed brokers, logger, ...).
@@ -66,6 +69,7 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
 		slots:     make(chan struct{}, cfg.MaxInFlight),
 		home:      kgo.StickyKeyPartitioner(nil).ForTopic(cfg.EventsTopic),
 		parts:     make(map[int32]*partition),
+		fatal:     make(chan error, 1),
 	}
 	opts := append(append([]kgo.Opt{}, baseOpts...),
 		kgo.ConsumerGroup(cfg.Group),
@@ -78,7 +82,9 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxPartitionBytes(1<<20),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(2*time.Millisecond),
+		// Markers and DLQ writes are each waited on by a goroutine: send them at once. Batches
+		// still form while earlier produce requests are in flight (up to 5, idempotent).
+		kgo.ProducerLinger(0),
 		kgo.OnPartitionsAssigned(e.assigned),
 		kgo.OnPartitionsRevoked(e.revoked),
 		kgo.OnPartitionsLost(e.lost),
@@ -103,7 +109,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer close(commitDone)
 		e.commitLoop(commitCtx)
 	}()
-	err := e.poll(ctx)
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	e.stopPoll = stopPoll
+	err := e.poll(pollCtx)
 	stopCommits()
 	<-commitDone
 	// Leaving the group runs revoked for every partition we hold: drain, commit, let go.
@@ -115,7 +124,12 @@ func (e *Engine) poll(ctx context.Context) error {
 	for {
 		fetches := e.cl.PollRecords(ctx, 10000)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
-			return nil
+			select {
+			case err := <-e.fatal:
+				return err
+			default:
+				return nil
+			}
 		}
 		fetches.EachError(func(t string, p int32, err error) {
 			if errors.Is(err, context.Canceled) {
@@ -192,10 +206,13 @@ func (e *Engine) assigned(ctx context.Context, _ *kgo.Client, assigned map[strin
 	start := time.Now()
 	n, err := e.store.Load(ctx, e.baseOpts, ids)
 	if err != nil {
-		// Without the markers a duplicate could be delivered twice; better to stop and let the
-		// group hand these partitions to someone who can read them.
-		e.log.Error("dedupe markers could not be read; leaving the group", "partitions", ids, "err", err)
-		go e.cl.LeaveGroup()
+		// Without the markers a duplicate could be delivered twice. Stop (the process exits and
+		// is restarted); the partitions' records stay uncommitted for whoever reads them next.
+		select {
+		case e.fatal <- fmt.Errorf("read dedupe markers of partitions %v: %w", ids, err):
+		default:
+		}
+		e.stopPoll()
 		return
 	}
 	e.metrics.Loaded.Add(float64(n))

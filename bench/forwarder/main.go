@@ -1,0 +1,600 @@
+// Command forwarder is the forwarder part of `make bench`. Against a real Kafka broker
+// (KAFKA_BROKERS) and the real binaries (BIN_DIR), it measures:
+//
+//   - the simulator's own ceiling: requests/s from this program's load generator straight at it;
+//   - forwarder throughput (events/s) with the simulator answering at 0 ms and at 50 ms, printed
+//     beside the simulator's ceiling as a ratio;
+//   - end-to-end latency, from the ingress's 202 to the simulator's receipt, at a steady
+//     1 000 events/s;
+//   - the forwarder's RSS with 1M event_ids in the dedupe window.
+//
+// It prints a table and writes the figures as JSON (-out).
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+type result struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+	Target string  `json:"target,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+var (
+	brokers = strings.Split(envOr("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
+	binDir  = envOr("BIN_DIR", "bin")
+)
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func main() {
+	out := flag.String("out", "bench-forwarder.json", "where to write the figures as JSON")
+	events := flag.Int("events", 200_000, "events per throughput run at 0 ms")
+	slowEvents := flag.Int("slow-events", 40_000, "events per throughput run at 50 ms")
+	dedupeIDs := flag.Int("dedupe-ids", 1_000_000, "ids in the dedupe window for the RSS figure")
+	flag.Parse()
+	if err := run(*out, *events, *slowEvents, *dedupeIDs); err != nil {
+		fmt.Fprintln(os.Stderr, "bench forwarder:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out string, events, slowEvents, dedupeIDs int) error {
+	var results []result
+	add := func(r result) {
+		results = append(results, r)
+		fmt.Fprintf(os.Stderr, "  %-52s %12.1f %-8s %s\n", r.Name, r.Value, r.Unit, r.Note)
+	}
+
+	ceiling, err := simCeiling()
+	if err != nil {
+		return fmt.Errorf("simulator ceiling: %w", err)
+	}
+	add(result{Name: "simulator ceiling (load generator straight at it)", Value: ceiling, Unit: "req/s"})
+
+	fast, err := throughput(events, "0ms")
+	if err != nil {
+		return fmt.Errorf("throughput at 0 ms: %w", err)
+	}
+	add(result{Name: "forwarder throughput, simulator at 0 ms", Value: fast, Unit: "events/s", Target: ">= 20000",
+		Note: fmt.Sprintf("%.2f x the simulator's ceiling", fast/ceiling)})
+
+	slow, err := throughput(slowEvents, "50ms")
+	if err != nil {
+		return fmt.Errorf("throughput at 50 ms: %w", err)
+	}
+	add(result{Name: "forwarder throughput, simulator at 50 ms", Value: slow, Unit: "events/s", Target: ">= 4000"})
+
+	p50, p99, err := endToEnd(1000, 20*time.Second)
+	if err != nil {
+		return fmt.Errorf("end-to-end latency: %w", err)
+	}
+	add(result{Name: "end-to-end p50, 202 -> AdEventsX, 1000 events/s", Value: ms(p50), Unit: "ms"})
+	add(result{Name: "end-to-end p99, 202 -> AdEventsX, 1000 events/s", Value: ms(p99), Unit: "ms", Target: "< 100"})
+
+	rss, loadTook, err := dedupeRSS(dedupeIDs)
+	if err != nil {
+		return fmt.Errorf("dedupe RSS: %w", err)
+	}
+	add(result{Name: fmt.Sprintf("forwarder RSS, %d ids in the dedupe window", dedupeIDs), Value: rss / (1 << 20),
+		Unit: "MiB", Target: "< 300", Note: fmt.Sprintf("markers read back in %s", loadTook.Round(time.Millisecond))})
+
+	printTable(results)
+	b, _ := json.MarshalIndent(map[string]any{"benchmark": "forwarder", "at": time.Now().UTC(), "results": results}, "", "  ")
+	return os.WriteFile(out, append(b, '\n'), 0o644)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func printTable(rs []result) {
+	fmt.Println()
+	fmt.Printf("%-55s %12s %-9s %-10s %s\n", "forwarder benchmark", "value", "unit", "target", "note")
+	fmt.Println(strings.Repeat("-", 110))
+	for _, r := range rs {
+		fmt.Printf("%-55s %12.1f %-9s %-10s %s\n", r.Name, r.Value, r.Unit, r.Target, r.Note)
+	}
+}
+
+// ---- processes ----
+
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  *bytes.Buffer
+}
+
+func start(name string, env ...string) (*proc, error) {
+	cmd := exec.Command(filepath.Join(binDir, name))
+	cmd.Env = append(os.Environ(), append([]string{"LOG_LEVEL=warn"}, env...)...)
+	buf := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = io.Discard, &lockedWriter{w: buf}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{}), log: buf}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitOK(url string, p *proc) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			return fmt.Errorf("exited: %s", p.log.String())
+		default:
+		}
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling a readiness endpoint
+	}
+	return fmt.Errorf("%s not ready within 60s", url)
+}
+
+type simProc struct {
+	*proc
+	url, key string
+}
+
+func startSim(latency string) (*simProc, error) {
+	addr := freeAddr()
+	s := &simProc{url: "http://" + addr, key: "bench-" + randomHex(4)}
+	p, err := start("adeventsx-sim", "SIM_ADDR="+addr, "ADEVENTSX_API_KEY="+s.key, "SIM_LATENCY="+latency,
+		"SIM_MAX_EVENTS=3000000")
+	if err != nil {
+		return nil, err
+	}
+	s.proc = p
+	return s, waitOK(s.url+"/healthz", p)
+}
+
+func (s *simProc) count() (int, error) {
+	resp, err := http.Get(s.url + "/_sim/received?summary=1")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Count int `json:"count"`
+	}
+	return r.Count, json.NewDecoder(resp.Body).Decode(&r)
+}
+
+func (s *simProc) firstReceipts() (map[string]int64, error) {
+	resp, err := http.Get(s.url + "/_sim/received")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Events []struct {
+			ID    string `json:"id"`
+			First int64  `json:"first_received_at_unix_nano"`
+		} `json:"events"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(r.Events))
+	for _, e := range r.Events {
+		out[e.ID] = e.First
+	}
+	return out, nil
+}
+
+func startForwarder(topic, group, simURL, key string, extra ...string) (*proc, string, error) {
+	admin := freeAddr()
+	p, err := start("forwarder", append([]string{
+		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "EVENTS_TOPIC=" + topic, "DLQ_TOPIC=" + topic + ".dlq",
+		"DEDUPE_TOPIC=" + topic + ".delivered", "CONSUMER_GROUP=" + group,
+		"ADEVENTSX_URL=" + simURL, "ADEVENTSX_API_KEY=" + key, "FORWARDER_ADMIN_ADDR=" + admin,
+	}, extra...)...)
+	if err != nil {
+		return nil, "", err
+	}
+	return p, "http://" + admin, waitOK("http://"+admin+"/healthz", p)
+}
+
+// ---- the load generator ----
+
+// loadClosed sends requests from workers as fast as they are answered for d and returns the
+// rate of 2xx answers.
+func loadClosed(workers int, d time.Duration, send func(c *http.Client, i int64) (int, error)) (float64, error) {
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
+	var ok, seq atomic.Int64
+	var firstErr atomic.Value
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				code, err := send(c, seq.Add(1))
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				if code/100 == 2 {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return 0, err
+	}
+	return float64(ok.Load()) / time.Since(start).Seconds(), nil
+}
+
+func simCeiling() (float64, error) {
+	s, err := startSim("0ms")
+	if err != nil {
+		return 0, err
+	}
+	defer s.stop()
+	return loadClosed(64, 5*time.Second, func(c *http.Client, i int64) (int, error) {
+		id := newUUID()
+		body := fmt.Sprintf(`{"id":%q,"user":"u","name":"purchase","ts":1764000000,"value_cents":1999,"campaign":"c","source":"internal_martech"}`, id)
+		req, _ := http.NewRequest(http.MethodPost, s.url+"/v1/conversions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Api-Key", s.key)
+		req.Header.Set("Idempotency-Key", id)
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	})
+}
+
+// ---- Kafka ----
+
+func kafkaClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
+}
+
+func createTopic(topic string, configs map[string]*string) error {
+	cl, err := kafkaClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 6, 1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	return err
+}
+
+// produce writes n records made by mk with franz-go's default partitioner.
+func produce(topic string, n int, mk func(i int) *kgo.Record) error {
+	cl, err := kafkaClient(kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(100_000))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		cl.Produce(ctx, mk(i), func(_ *kgo.Record, err error) {
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return err
+	}
+	return nil
+}
+
+func eventRecord(id string) *kgo.Record {
+	return &kgo.Record{Key: []byte(id), Value: []byte(fmt.Sprintf(
+		`{"event_id":%q,"user_id":"u-%s","event_name":"purchase","event_time":"2026-11-24T10:00:00Z","value":"19.99","campaign_id":"c-1"}`,
+		id, id[:6]))}
+}
+
+// throughput pre-loads n events, starts a forwarder and measures the delivery rate between 5 %
+// and 95 % of the events, leaving out start-up and the tail.
+func throughput(n int, latency string) (float64, error) {
+	s, err := startSim(latency)
+	if err != nil {
+		return 0, err
+	}
+	defer s.stop()
+	topic := "bench-" + randomHex(4)
+	if err := createTopic(topic, nil); err != nil {
+		return 0, err
+	}
+	if err := produce(topic, n, func(int) *kgo.Record { return eventRecord(newUUID()) }); err != nil {
+		return 0, err
+	}
+	fwd, _, err := startForwarder(topic, topic+".fwd", s.url, s.key)
+	if err != nil {
+		return 0, err
+	}
+	defer fwd.stop()
+
+	lo, hi := n/20, n-n/20
+	var tLo, tHi time.Time
+	deadline := time.Now().Add(10 * time.Minute)
+	for tHi.IsZero() {
+		if time.Now().After(deadline) {
+			return 0, errors.New("the forwarder did not deliver 95 % within 10 minutes")
+		}
+		c, err := s.count()
+		if err != nil {
+			return 0, err
+		}
+		now := time.Now()
+		if tLo.IsZero() && c >= lo {
+			tLo, lo = now, c
+		}
+		if c >= hi {
+			tHi, hi = now, c
+		}
+		time.Sleep(20 * time.Millisecond) // sampling the simulator's counter
+	}
+	return float64(hi-lo) / tHi.Sub(tLo).Seconds(), nil
+}
+
+// endToEnd posts events to the ingress at a steady rate and measures, per event, the time from
+// its 202 to the simulator's receipt.
+func endToEnd(rate int, d time.Duration) (p50, p99 time.Duration, err error) {
+	s, err := startSim("0ms")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.stop()
+	topic := "bench-e2e-" + randomHex(4)
+	fwd, _, err := startForwarder(topic, topic+".fwd", s.url, s.key)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer fwd.stop()
+	addr := freeAddr()
+	secret := randomHex(16)
+	in, err := start("ingress", "INGRESS_ADDR="+addr, "KAFKA_BROKERS="+strings.Join(brokers, ","),
+		"EVENTS_TOPIC="+topic, "AUTH_CLIENTS=bench:"+secret, "JWT_SECRET="+randomHex(32),
+		"RATE_LIMIT_RPS=1000000", "RATE_LIMIT_BURST=1000000")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer in.stop()
+	url := "http://" + addr
+	if err := waitOK(url+"/readyz", in); err != nil {
+		return 0, 0, err
+	}
+	token, err := getToken(url, "bench", secret)
+	if err != nil {
+		return 0, 0, err
+	}
+
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	var mu sync.Mutex
+	accepted := map[string]int64{}
+	var failures atomic.Int64
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	stop := time.Now().Add(d)
+	for time.Now().Before(stop) {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := newUUID()
+			req, _ := http.NewRequest(http.MethodPost, url+"/events", bytes.NewReader(eventRecord(id).Value))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := c.Do(req)
+			if err != nil {
+				failures.Add(1)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			at := time.Now().UnixNano()
+			if resp.StatusCode != http.StatusAccepted {
+				failures.Add(1)
+				return
+			}
+			mu.Lock()
+			accepted[id] = at
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if f := failures.Load(); f > 0 {
+		return 0, 0, fmt.Errorf("%d requests were not accepted", f)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := s.count()
+		if err != nil {
+			return 0, 0, err
+		}
+		if c >= len(accepted) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("only %d of %d accepted events delivered within 60 s", c, len(accepted))
+		}
+		time.Sleep(50 * time.Millisecond) // sampling the simulator's counter
+	}
+	got, err := s.firstReceipts()
+	if err != nil {
+		return 0, 0, err
+	}
+	lat := make([]time.Duration, 0, len(accepted))
+	for id, at := range accepted {
+		lat = append(lat, max(0, time.Duration(got[id]-at)))
+	}
+	slices.Sort(lat)
+	return lat[len(lat)/2], lat[len(lat)*99/100], nil
+}
+
+func getToken(url, id, secret string) (string, error) {
+	resp, err := http.Post(url+"/auth/token", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"client_id":%q,"client_secret":%q}`, id, secret)))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var t struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil || t.AccessToken == "" {
+		return "", fmt.Errorf("token: status %d: %v", resp.StatusCode, err)
+	}
+	return t.AccessToken, nil
+}
+
+// dedupeRSS writes n delivered markers, starts a forwarder that reads them back into its dedupe
+// window, and reads its resident memory.
+func dedupeRSS(n int) (float64, time.Duration, error) {
+	s, err := startSim("0ms")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.stop()
+	topic := "bench-rss-" + randomHex(4)
+	if err := createTopic(topic, nil); err != nil {
+		return 0, 0, err
+	}
+	compact := "compact,delete"
+	if err := createTopic(topic+".delivered", map[string]*string{"cleanup.policy": &compact}); err != nil {
+		return 0, 0, err
+	}
+	now := []byte(strconv.FormatInt(time.Now().UnixMilli(), 10))
+	if err := produce(topic+".delivered", n, func(int) *kgo.Record {
+		return &kgo.Record{Key: []byte(newUUID()), Value: now}
+	}); err != nil {
+		return 0, 0, err
+	}
+	started := time.Now()
+	fwd, admin, err := startForwarder(topic, topic+".fwd", s.url, s.key)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer fwd.stop()
+	deadline := time.Now().Add(5 * time.Minute)
+	for metricValue(admin, "forwarder_dedupe_loaded_total") < float64(n) {
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("the forwarder loaded %v of %d markers in 5 minutes",
+				metricValue(admin, "forwarder_dedupe_loaded_total"), n)
+		}
+		time.Sleep(100 * time.Millisecond) // sampling the forwarder's counter
+	}
+	took := time.Since(started)
+	return metricValue(admin, "process_resident_memory_bytes"), took, nil
+}
+
+func metricValue(admin, name string) float64 {
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			v, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, name)), 64)
+			return v
+		}
+	}
+	return -1
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
