@@ -1,0 +1,124 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/martech/eventfwd/libs/event"
+	"github.com/martech/eventfwd/services/forwarder/internal/dedupe"
+	"github.com/martech/eventfwd/services/forwarder/internal/deliver"
+	"github.com/martech/eventfwd/services/forwarder/internal/health"
+	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
+)
+
+// A fast run of the whole engine on kfake: copies of one event on several partitions are
+// delivered once, garbage is dead-lettered without stalling its partition, and every offset ends
+// up committed.
+func TestEngineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "raw", "dlq", "delivered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seeds := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+
+	var mu sync.Mutex
+	received := map[string]int{}
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var conv event.Conversion
+		_ = json.NewDecoder(r.Body).Decode(&conv)
+		mu.Lock()
+		received[conv.ID]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer api.Close()
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := metrics.New()
+	gate := health.New(health.Config{Window: time.Minute, MinRequests: 100, FailureRatio: 0.9,
+		ProbeInterval: time.Millisecond, MaxProbe: time.Millisecond, MaxInFlight: 16, MinInFlight: 1}, log, nil)
+	d := deliver.NewDeliverer(deliver.NewClient(api.URL, "k", time.Second, time.Second, 16), gate,
+		deliver.Policy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, m)
+	eng, err := New(Config{
+		EventsTopic: "raw", DLQTopic: "dlq", Group: "g", SessionTimeout: 10 * time.Second, Partitions: 4,
+		MaxInFlight: 16, MaxPerPartition: 4, MaxRecordBytes: 1 << 20,
+		CommitInterval: 20 * time.Millisecond, RevokeTimeout: 5 * time.Second, Names: event.NewNames("purchase"),
+	}, log, seeds, dedupe.New("delivered", 1000, time.Hour), d, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Every copy on every partition, by hand, as a producer with another partitioner might.
+	prod, err := kgo.NewClient(append(seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	ids := []string{"0b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "1b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"}
+	var recs []*kgo.Record
+	for p := range int32(4) {
+		recs = append(recs, &kgo.Record{Topic: "raw", Partition: p, Key: []byte("junk"), Value: []byte("{not json")})
+		for _, id := range ids {
+			recs = append(recs, &kgo.Record{Topic: "raw", Partition: p, Key: []byte(id), Value: []byte(fmt.Sprintf(
+				`{"event_id":%q,"user_id":"u","event_name":"purchase","event_time":1764000000,"value":1,"campaign_id":"c"}`, id))})
+		}
+	}
+	if err := prod.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+
+	adm := kadm.NewClient(prod)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ends, _ := adm.ListEndOffsets(t.Context(), "raw")
+		offs, _ := adm.FetchOffsets(t.Context(), "g")
+		behind := 0
+		ends.Each(func(o kadm.ListedOffset) {
+			if c, _ := offs.Lookup("raw", o.Partition); c.At < o.Offset {
+				behind++
+			}
+		})
+		if behind == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d partitions not committed to their end", behind)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the group's offsets
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		if received[id] != 1 {
+			t.Errorf("%s delivered %d times, want once", id, received[id])
+		}
+	}
+	dlq, _ := adm.ListEndOffsets(t.Context(), "dlq")
+	total := int64(0)
+	dlq.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	if total != 4 {
+		t.Errorf("%d records in the DLQ, want the 4 junk ones", total)
+	}
+}
