@@ -4,7 +4,6 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 MODULES  = $(shell go list -m -f '{{.Dir}}')
-BINARIES = ingress forwarder adeventsx-sim devrun
 KAFKA    = deploy/kafka/kafka.sh
 # Unit tests: every module but the end-to-end one, with the race detector.
 UNIT_MODULES = $(filter-out %/e2e,$(MODULES))
@@ -23,6 +22,7 @@ build:
 	go build -o bin/ingress ./services/ingress
 	go build -o bin/forwarder ./services/forwarder
 	go build -o bin/adeventsx-sim ./services/adeventsx-sim
+	go build -o bin/dlq ./services/dlq
 	go build -o bin/devrun ./deploy/devrun
 
 run: build

@@ -416,14 +416,24 @@ func createTopics(t *testing.T, n names) {
 	}
 }
 
-// readAll reads every record of topic up to its current end.
+// readAll reads every committed record of topic up to its current end, as the forwarder sees them.
 func readAll(t *testing.T, topic string) []*kgo.Record {
 	t.Helper()
-	cl := kafkaClient(t)
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return readRecords(t, topic, kgo.ReadCommitted())
+}
+
+// readRecords reads every record of topic up to its end, also when the end is a transaction
+// marker. With ReadUncommitted it sees aborted records too.
+func readRecords(t *testing.T, topic string, isolation kgo.IsolationLevel) []*kgo.Record {
+	t.Helper()
+	adm := kadm.NewClient(kafkaClient(t))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	list := adm.ListEndOffsets
+	if isolation == kgo.ReadCommitted() {
+		list = adm.ListCommittedOffsets
+	}
+	ends, err := list(ctx, topic)
 	if err != nil {
 		t.Fatalf("end offsets of %s: %v", topic, err)
 	}
@@ -436,7 +446,8 @@ func readAll(t *testing.T, topic string) []*kgo.Record {
 	if len(until) == 0 {
 		return nil
 	}
-	rd := kafkaClient(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	rd := kafkaClient(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(isolation), kgo.KeepControlRecords())
 	var out []*kgo.Record
 	for len(until) > 0 {
 		fs := rd.PollFetches(ctx)
@@ -444,7 +455,9 @@ func readAll(t *testing.T, topic string) []*kgo.Record {
 			t.Fatalf("reading %s: %v (still waiting for %v)", topic, ctx.Err(), until)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
 			if r.Offset+1 >= until[r.Partition] {
 				delete(until, r.Partition)
 			}

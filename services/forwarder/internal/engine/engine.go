@@ -80,6 +80,9 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Replays from the dlq CLI are transactional; an aborted one must not be delivered.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers take offsets too; seeing them lets the watermark pass them, so the
+		// committed offset reaches the end of the log and lag reads 0.
+		kgo.KeepControlRecords(),
 		kgo.FetchMaxPartitionBytes(1<<20),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		// Markers and DLQ writes are each waited on by a goroutine: send them at once. Batches

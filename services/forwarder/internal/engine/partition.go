@@ -107,6 +107,14 @@ func (p *partition) feed() {
 		if r == nil {
 			return
 		}
+		if r.Attrs.IsControl() {
+			// A transaction marker is not an event: it is finished as soon as it is seen.
+			p.lock()
+			p.marks.start(r)
+			p.marks.finish(r.Offset)
+			p.unlock()
+			continue
+		}
 		select {
 		case p.slots <- struct{}{}:
 		case <-p.stop.Done():

@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/martech/eventfwd/services/dlq/internal/filter"
+	"github.com/martech/eventfwd/services/dlq/internal/output"
+	"github.com/martech/eventfwd/services/dlq/internal/replay"
+)
+
+const replayAbout = `dlq replay --name NAME [filters] [flags]: re-publishes the DLQ records the filters select to
+the events topic, with their key, value and headers, dlq.replay_count one higher and
+dlq.replayed_at, dlq.replayed_from (topic/partition/offset in the DLQ) and dlq.replay_name added.
+The forwarder takes them like any event: one it already delivered is not delivered again (dedupe),
+one it did not deliver is.
+
+Resumable: the replay's position is the consumer group dlq-replay-NAME, moved by Kafka
+transactions (transactional id dlq-replay-NAME) that also carry the records sent, so an
+interrupted or killed replay never sends the same DLQ record twice: run it again with the same
+--name and it continues after its last committed batch. It stops at the end the DLQ had when it
+started. Every record it looks at moves the position, also those the filters leave out or that are
+held back or capped: a name stands for one selection; for another selection use another name.
+--partition limits the replay to one partition; the others keep their position.
+
+Not sent, and reported: records with dlq.replay_count at or above --max-replays (skipped), and,
+unless --force: records that are not a valid event for the forwarder (held-invalid, judged with
+EVENT_NAMES) and records whose event_time is older than --max-age (held-old; AdEventsX refuses
+events older than about 7 days).
+
+--dry-run changes nothing (no record written, no group or transaction used): it lists what would
+be sent, from the position of --name if given, else from the start, with what the forwarder's
+transform would make of each record; table, or with --output json one object per line on stdout
+(the summary then goes to stderr).
+
+A progress bar with an ETA is drawn on stderr when it is a terminal, a plain line every 5s
+otherwise; the summary goes to stdout.`
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
+
+func runReplay(ctx context.Context, args []string, std IO) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	var c common
+	c.register(fs, true)
+	var spec filter.Spec
+	spec.Register(fs)
+	var (
+		name       = fs.String("name", "", "the replay's name (letters, digits, . _ -): its position is kept under it (required, except with --dry-run)")
+		dryRun     = fs.Bool("dry-run", false, "show what would be sent and what the transform would make of it; change nothing")
+		rateFlag   = fs.Float64("rate", 0, "send at most this many records per second; 0 for no limit")
+		limit      = fs.Int64("max", 0, "send at most this many records in this run; 0 for no limit")
+		maxAge     = fs.String("max-age", "7d", "hold back records whose event_time is older than this (e.g. 6d, 36h); 0 for no bound")
+		force      = fs.Bool("force", false, "send held-back records too: too old, or not a valid event")
+		maxReplays = fs.Int("max-replays", 3, "skip records whose dlq.replay_count is at or above this; 0 for no cap")
+		batch      = fs.Int("batch", 500, "records per transaction at most (with --rate, at most about a second's worth)")
+		out        = fs.String("output", "table", "table or json (the dry run's records, the summary)")
+	)
+	if err := parse(fs, args, std, replayAbout); err != nil {
+		return err
+	}
+	now := std.Now()
+	format, err := output.ParseFormat(*out)
+	if err != nil {
+		return &Error{Code: ExitUsage, Err: err}
+	}
+	f, err := spec.Build(now)
+	if err != nil {
+		return &Error{Code: ExitUsage, Err: err}
+	}
+	age, err := filter.ParseAge(*maxAge)
+	switch {
+	case err != nil:
+		return exitErr(ExitUsage, "--max-age: %v", err)
+	case *name == "" && !*dryRun:
+		return exitErr(ExitUsage, "--name is required: the replay's position is kept under it (or use --dry-run)")
+	case *name != "" && !namePattern.MatchString(*name):
+		return exitErr(ExitUsage, "--name: %q must be 1..200 letters, digits, '.', '_' or '-'", *name)
+	case *rateFlag < 0:
+		return exitErr(ExitUsage, "--rate: %g is negative", *rateFlag)
+	case *limit < 0:
+		return exitErr(ExitUsage, "--max: %d is negative", *limit)
+	case *maxReplays < 0:
+		return exitErr(ExitUsage, "--max-replays: %d is negative", *maxReplays)
+	case *batch < 1 || *batch > 10000:
+		return exitErr(ExitUsage, "--batch: %d is outside 1..10000", *batch)
+	}
+	s, err := c.settings(std)
+	if err != nil {
+		return err
+	}
+	if s.EventsTopic == s.DLQTopic {
+		return exitErr(ExitUsage, "--events-topic and --dlq-topic are both %s; a replay reads one and writes the other", s.DLQTopic)
+	}
+	d, err := openDLQ(ctx, std, c, f)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	if _, err := partitions(ctx, d.adm, s, s.EventsTopic, "EVENTS_TOPIC or --events-topic"); err != nil {
+		return err
+	}
+
+	what := "replay"
+	if *name != "" {
+		what = "replay " + *name
+	}
+	if !*dryRun {
+		// Before reading the position: a transaction a killed run left open is aborted now, so
+		// the position read next is final.
+		fctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := replay.Fence(fctx, s.Opts(), *name)
+		cancel()
+		if ctx.Err() != nil {
+			return interrupted(what)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	positions := map[int32]int64{}
+	if *name != "" {
+		if positions, err = replay.Positions(ctx, d.adm, *name, s.DLQTopic); err != nil {
+			if ctx.Err() != nil {
+				return interrupted(what)
+			}
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	cfg := replay.Config{
+		Name: *name, DLQTopic: s.DLQTopic, EventsTopic: s.EventsTopic,
+		Plan:   replay.PlanFor(d.bounds, positions, f),
+		Filter: f,
+		Policy: replay.Policy{MaxReplays: *maxReplays, MaxAge: age, Force: *force, Names: s.Names},
+		Max:    *limit, Rate: *rateFlag, Batch: *batch,
+		Now: std.Now,
+	}
+	info := output.SummaryInfo{EventsTopic: s.EventsTopic, MaxReplays: *maxReplays, MaxAge: age, Max: *limit}
+	if *dryRun {
+		return dryRunReplay(ctx, std, s, cfg, format, info, what)
+	}
+
+	fmt.Fprintf(std.Stderr, "%s: %d records of %s to look at from the replay's position, sending to %s\n",
+		what, cfg.Plan.Records(), s.DLQTopic, s.EventsTopic)
+	progress := output.NewProgress(std.Stderr, std.StderrIsTTY, what, cfg.Plan.Records(), std.Now)
+	cfg.Progress = func(done int64, sum replay.Summary) { progress.Update(done, sum.Sent) }
+	sum, err := replay.Run(ctx, s.Opts(), cfg)
+	progress.Done()
+	info.Interrupted = ctx.Err() != nil
+	if werr := output.WriteSummary(std.Stdout, format, sum, info); werr != nil && err == nil {
+		err = werr
+	}
+	switch {
+	case ctx.Err() != nil:
+		return &Error{Code: ExitInterrupted, Err: fmt.Errorf(
+			"%s: interrupted; what was sent is committed with the position: run again with --name %s to continue", what, *name)}
+	case err != nil:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func dryRunReplay(ctx context.Context, std IO, s Settings, cfg replay.Config, format output.Format,
+	info output.SummaryInfo, what string) error {
+	w := bufio.NewWriterSize(std.Stdout, 64<<10)
+	lines := output.NewLines(w)
+	if format == output.Table {
+		w.WriteString(output.DryRunHeader)
+	}
+	var werr error
+	sum, err := replay.DryRun(ctx, s.Opts(), cfg, func(it replay.Item) {
+		if werr != nil {
+			return
+		}
+		if format == output.JSON {
+			werr = lines.Write(output.DryRunRecord(it))
+		} else {
+			_, werr = w.WriteString(output.DryRunRow(it))
+		}
+	})
+	if werr == nil {
+		werr = lines.Flush()
+	}
+	if format == output.Table && werr == nil {
+		w.WriteString("\n")
+		werr = output.WriteSummary(w, format, sum, info)
+	}
+	if werr == nil {
+		werr = w.Flush()
+	}
+	if format == output.JSON {
+		// stdout holds only the records, one per line, for jq.
+		output.WriteSummary(std.Stderr, output.Table, sum, info)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return interrupted(what + " (dry run)")
+	case err != nil:
+		return fmt.Errorf("%s (dry run): %w", what, err)
+	case werr != nil:
+		return fmt.Errorf("%s (dry run): write output: %w", what, werr)
+	}
+	return nil
+}

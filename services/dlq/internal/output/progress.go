@@ -1,0 +1,69 @@
+package output
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Progress reports a long run on stderr: on a terminal a bar with a count and an ETA redrawn in
+// place, otherwise a plain line every few seconds (logs and CI keep readable lines).
+type Progress struct {
+	w     io.Writer
+	tty   bool
+	label string
+	total int64
+	now   func() time.Time
+	start time.Time
+	last  time.Time
+	every time.Duration
+	drawn bool
+}
+
+// NewProgress reports on w; tty says whether w is a terminal. total is the work in records.
+func NewProgress(w io.Writer, tty bool, label string, total int64, now func() time.Time) *Progress {
+	every := 5 * time.Second
+	if tty {
+		every = 100 * time.Millisecond
+	}
+	t := now()
+	return &Progress{w: w, tty: tty, label: label, total: total, now: now, start: t, every: every}
+}
+
+// Update reports done records looked at of the total, sent of them sent. It draws at most every
+// so often.
+func (p *Progress) Update(done, sent int64) {
+	t := p.now()
+	if t.Sub(p.last) < p.every && done < p.total {
+		return
+	}
+	p.last = t
+	elapsed := t.Sub(p.start)
+	pct := 100.0
+	if p.total > 0 {
+		pct = 100 * float64(done) / float64(p.total)
+	}
+	speed, eta := "", "?"
+	if s := elapsed.Seconds(); s > 0 && done > 0 {
+		perSec := float64(done) / s
+		speed = fmt.Sprintf("%.0f/s", perSec)
+		eta = time.Duration(float64(p.total-done) / perSec * float64(time.Second)).Round(time.Second).String()
+	}
+	if p.tty {
+		const width = 30
+		fill := int(pct / 100 * width)
+		fmt.Fprintf(p.w, "\r%s [%s%s] %3.0f%% %d/%d sent %d %s ETA %s \x1b[K", p.label,
+			strings.Repeat("#", fill), strings.Repeat(".", width-fill), pct, done, p.total, sent, speed, eta)
+		p.drawn = true
+		return
+	}
+	fmt.Fprintf(p.w, "%s: %d/%d looked at (%.0f%%), %d sent, %s ETA %s\n", p.label, done, p.total, pct, sent, speed, eta)
+}
+
+// Done ends the bar's line on a terminal.
+func (p *Progress) Done() {
+	if p.tty && p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}

@@ -1,0 +1,92 @@
+package replay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/martech/eventfwd/libs/event"
+	"github.com/martech/eventfwd/services/dlq/internal/dlqrecord"
+)
+
+// Decision is what a replay does with a record its filters selected.
+type Decision int
+
+const (
+	// Send: re-publish it.
+	Send Decision = iota
+	// Capped: its dlq.replay_count is at or above the cap; skipped and reported.
+	Capped
+	// HeldInvalid: not an event the forwarder could deliver (it would dead-letter it again as
+	// invalid); held back unless forced.
+	HeldInvalid
+	// HeldOld: its event_time is older than the age bound (AdEventsX refuses events older than
+	// about 7 days); held back unless forced.
+	HeldOld
+)
+
+func (d Decision) String() string {
+	switch d {
+	case Send:
+		return "send"
+	case Capped:
+		return "capped"
+	case HeldInvalid:
+		return "held-invalid"
+	case HeldOld:
+		return "held-old"
+	}
+	return fmt.Sprintf("Decision(%d)", int(d))
+}
+
+// Policy says which selected records a replay sends.
+type Policy struct {
+	MaxReplays int           // records with dlq.replay_count >= MaxReplays are skipped; 0: no cap
+	MaxAge     time.Duration // records whose event_time is older are held back; 0: no bound
+	Force      bool          // send held-back records anyway
+	Names      event.Names   // the event_name values the forwarder accepts (EVENT_NAMES)
+}
+
+// Verdict is a Decision with what the forwarder would make of the record: the event, or why it
+// is not one.
+type Verdict struct {
+	Decision Decision
+	Event    event.Raw // valid when Invalid is nil
+	Invalid  error
+}
+
+// Decide judges a selected record r, whose headers read as f.
+func (p Policy) Decide(r *kgo.Record, f dlqrecord.Fields, now time.Time) Verdict {
+	raw, err := Preview(r, p.Names)
+	v := Verdict{Decision: Send, Event: raw, Invalid: err}
+	switch {
+	case p.MaxReplays > 0 && f.ReplayCount >= p.MaxReplays:
+		v.Decision = Capped
+	case p.Force:
+	case err != nil:
+		v.Decision = HeldInvalid
+	case p.MaxAge > 0 && now.Sub(raw.EventTime) > p.MaxAge:
+		v.Decision = HeldOld
+	}
+	return v
+}
+
+// Preview decodes r as the forwarder does before it transforms and delivers: a key that is the
+// event_id, and a value that keeps every rule of the contract. (The forwarder's size limit,
+// MAX_RECORD_BYTES, is not checked here.)
+func Preview(r *kgo.Record, names event.Names) (event.Raw, error) {
+	if r.Key == nil {
+		return event.Raw{}, errors.New("record has no key; the key must be the event_id")
+	}
+	raw, err := event.Decode(r.Value, names)
+	if err != nil {
+		return event.Raw{}, err
+	}
+	if !bytes.Equal(r.Key, []byte(raw.EventID)) {
+		return event.Raw{}, fmt.Errorf("record key %q is not the event_id %q", r.Key, raw.EventID)
+	}
+	return raw, nil
+}

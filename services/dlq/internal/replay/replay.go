@@ -1,0 +1,434 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/time/rate"
+
+	"github.com/martech/eventfwd/services/dlq/internal/dlqrecord"
+	"github.com/martech/eventfwd/services/dlq/internal/filter"
+	"github.com/martech/eventfwd/services/dlq/internal/scan"
+)
+
+// Config is one replay run.
+type Config struct {
+	Name        string
+	DLQTopic    string
+	EventsTopic string
+	// Plan has every partition of the DLQ topic: [position, end) for those the filter covers,
+	// an empty range at the position for the others (they are not read and do not move).
+	Plan   scan.Plan
+	Filter filter.Filter
+	Policy Policy
+	Max    int64   // records to send at most; 0: no limit
+	Rate   float64 // records sent per second at most; 0: no limit
+	Batch  int     // records per transaction at most
+	Now    func() time.Time
+	// Progress, if set, is called after every committed batch with the offsets looked at so far.
+	Progress func(done int64, s Summary)
+}
+
+// Summary counts what a run did. Every record looked at is in exactly one of Unmatched, Sent,
+// Capped, HeldInvalid and HeldOld.
+type Summary struct {
+	Name        string   `json:"name,omitempty"`
+	DryRun      bool     `json:"dry_run"`
+	Looked      int64    `json:"looked_at"`
+	Unmatched   int64    `json:"unmatched"`
+	Sent        int64    `json:"sent"`
+	Capped      int64    `json:"capped"`
+	CappedAt    []string `json:"capped_at,omitempty"` // the first few, as topic/partition/offset
+	HeldInvalid int64    `json:"held_invalid"`
+	HeldOld     int64    `json:"held_old"`
+	Remaining   int64    `json:"remaining"` // offsets of the plan not looked at (--max stopped the run)
+}
+
+// maxCappedAt bounds Summary.CappedAt.
+const maxCappedAt = 20
+
+func (s *Summary) count(r *kgo.Record, d Decision) {
+	switch d {
+	case Send:
+		s.Sent++
+	case Capped:
+		s.Capped++
+		if len(s.CappedAt) < maxCappedAt {
+			s.CappedAt = append(s.CappedAt, dlqrecord.Where(r))
+		}
+	case HeldInvalid:
+		s.HeldInvalid++
+	case HeldOld:
+		s.HeldOld++
+	}
+}
+
+func (s *Summary) add(b Summary) {
+	s.Looked += b.Looked
+	s.Unmatched += b.Unmatched
+	s.Sent += b.Sent
+	s.Capped += b.Capped
+	s.HeldInvalid += b.HeldInvalid
+	s.HeldOld += b.HeldOld
+	for _, w := range b.CappedAt {
+		if len(s.CappedAt) < maxCappedAt {
+			s.CappedAt = append(s.CappedAt, w)
+		}
+	}
+}
+
+// Fence takes over the transactional id of the replay called name, with a short-lived client
+// built from opts: a transaction an earlier run left open (killed halfway through a batch) is
+// aborted now rather than at its timeout, and a run of the same name still going elsewhere can
+// no longer commit. Call it before Positions.
+func Fence(ctx context.Context, opts []kgo.Opt, name string) error {
+	cl, err := kgo.NewClient(append(slices.Clip(opts), kgo.TransactionalID(TransactionalID(name)))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		return fmt.Errorf("take over transactional id %s: %w", TransactionalID(name), err)
+	}
+	return nil
+}
+
+// Positions returns the committed position of the replay called name in topic, by partition;
+// a partition it never committed is missing. Pending transactional commits are waited for, and
+// passing coordinator errors (the offsets topic being created on a fresh cluster) are retried
+// until ctx ends.
+func Positions(ctx context.Context, adm *kadm.Client, name, topic string) (map[int32]int64, error) {
+	retry := time.NewTicker(250 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		resp, err := adm.FetchOffsets(kadm.RequireStable(ctx), GroupID(name))
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			return map[int32]int64{}, nil
+		}
+		if err == nil {
+			err = resp.Error()
+		}
+		if err == nil {
+			out := map[int32]int64{}
+			for p, o := range resp[topic] {
+				if o.At >= 0 {
+					out[p] = o.At
+				}
+			}
+			return out, nil
+		}
+		if !kerr.IsRetriable(err) {
+			return nil, fmt.Errorf("position of replay %s (group %s): %w", name, GroupID(name), err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("position of replay %s (group %s): %w (%w)", name, GroupID(name), ctx.Err(), err)
+		case <-retry.C:
+		}
+	}
+}
+
+// PlanFor is the plan of a replay: each partition from its position (or its log start, when it
+// has none or the records there are gone) up to its end now, cut at the filter's --to-offset;
+// partitions the filter leaves out get an empty range at the position.
+func PlanFor(bounds map[int32]scan.Bounds, positions map[int32]int64, f filter.Filter) scan.Plan {
+	plan := make(scan.Plan, len(bounds))
+	for p, b := range bounds {
+		start := max(b.Low, positions[p])
+		if !f.InScope(p) {
+			plan[p] = scan.Range{Start: start, End: start}
+			continue
+		}
+		// Range also moves the start to --from-offset; a replay reads from its position instead
+		// and counts the records before --from-offset as looked at, so only the end is taken.
+		_, end := f.Range(p, start, b.High)
+		plan[p] = scan.Range{Start: start, End: max(start, end)}
+	}
+	return plan
+}
+
+func (c Config) batchSize() int {
+	n := max(c.Batch, 1)
+	if c.Rate > 0 {
+		// A transaction should last about a second at the given pace: it holds back the
+		// forwarder's read_committed reads of events.raw until it ends.
+		n = min(n, max(1, int(math.Ceil(c.Rate))))
+	}
+	return n
+}
+
+func (c Config) limiter() *rate.Limiter {
+	if c.Rate <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(c.Rate), 1)
+}
+
+// Item is one selected record of a dry run and what a replay would do with it.
+type Item struct {
+	Record  *kgo.Record // in the DLQ
+	Verdict Verdict
+	Out     *kgo.Record // what would be written to the events topic, when sent
+}
+
+// DryRun reads what Run would read, with a plain reader of its own, and calls show for every
+// record the filters select, with what a replay would do with it. It writes nothing and commits
+// nothing.
+func DryRun(ctx context.Context, opts []kgo.Opt, c Config, show func(Item)) (Summary, error) {
+	sum := Summary{Name: c.Name, DryRun: true}
+	now := c.Now()
+	stopped := false
+	err := scan.Read(ctx, opts, c.DLQTopic, c.Plan, func(r *kgo.Record) bool {
+		sum.Looked++
+		f := dlqrecord.Read(r)
+		if !c.Filter.Match(r, f) {
+			sum.Unmatched++
+			return true
+		}
+		v := c.Policy.Decide(r, f, now)
+		sum.count(r, v.Decision)
+		it := Item{Record: r, Verdict: v}
+		if v.Decision == Send {
+			it.Out = Record(c.EventsTopic, r, c.Name, now)
+		}
+		show(it)
+		stopped = c.Max > 0 && sum.Sent >= c.Max
+		return !stopped
+	})
+	if stopped {
+		// Offsets, not records: a transaction marker counts too. Close enough for a report.
+		sum.Remaining = max(0, c.Plan.Records()-sum.Looked)
+	}
+	return sum, err
+}
+
+// Run replays: batch after batch, it reads records from the replay's position, sends those the
+// filters select and the policy lets through, and commits the batch's records and the position
+// after it in one transaction. It stops at the end of the plan, after Max records sent, or when
+// ctx ends (the open batch is aborted; the position stays at the last committed batch).
+// Call Fence, then Positions and PlanFor, to build c.Plan.
+func Run(ctx context.Context, opts []kgo.Opt, c Config) (Summary, error) {
+	sum := Summary{Name: c.Name}
+	ends := map[int32]int64{}
+	pos := map[int32]int64{}
+	pending := map[int32]bool{}
+	var idle []int32
+	for p, r := range c.Plan {
+		ends[p], pos[p] = r.End, r.Start
+		if r.Start < r.End {
+			pending[p] = true
+		} else {
+			idle = append(idle, p)
+		}
+	}
+	remaining := func() int64 {
+		var n int64
+		for p := range pending {
+			n += ends[p] - pos[p]
+		}
+		return n
+	}
+	if len(pending) == 0 {
+		return sum, nil
+	}
+
+	sess, err := kgo.NewGroupTransactSession(append(slices.Clip(opts),
+		kgo.TransactionalID(TransactionalID(c.Name)),
+		kgo.ConsumerGroup(GroupID(c.Name)),
+		// Static membership: a run that replaces a killed one takes the killed one's place in
+		// the group at once, instead of waiting out its session timeout.
+		kgo.InstanceID(TransactionalID(c.Name)),
+		// A run killed mid-batch leaves its transaction open, and the forwarder's read_committed
+		// reads of the partitions it wrote to wait until it is aborted: by the next run of the
+		// same name at once, else by the broker after this long. A batch takes about a second.
+		kgo.TransactionTimeout(15*time.Second),
+		kgo.ConsumeTopics(c.DLQTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		// SetOffsets (the rewind below) must not race a rebalance.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxPartitionBytes(1<<20),
+		// A partition whose position arrives late (its offsets were still settling from a killed
+		// run's transaction) would otherwise wait behind a fetch the broker holds for 5 s.
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)...)
+	if err != nil {
+		return sum, fmt.Errorf("kafka client: %w", err)
+	}
+	defer leave(opts, c.Name)
+	defer sess.CloseAllowingRebalance()
+	cl := sess.Client()
+	// Partitions with nothing to do are not fetched; records that arrive for them anyway are
+	// rewound below, so their position does not move.
+	cl.PauseFetchPartitions(map[string][]int32{c.DLQTopic: idle})
+
+	limiter := c.limiter()
+	batch := c.batchSize()
+	for len(pending) > 0 && (c.Max == 0 || sum.Sent < c.Max) {
+		n := batch
+		if c.Max > 0 {
+			// Each record polled is sent at most once, so the run cannot overshoot Max and no
+			// polled record is left unjudged.
+			n = int(min(int64(n), c.Max-sum.Sent))
+		}
+		fs := sess.PollRecords(ctx, n)
+		if err := ctx.Err(); err != nil {
+			sum.Remaining = remaining()
+			return sum, err // nothing begun; what was polled is simply not committed
+		}
+		if err := fetchErr(fs); err != nil {
+			sum.Remaining = remaining()
+			return sum, err
+		}
+		b, err := c.transact(ctx, sess, limiter, fs, ends)
+		sess.AllowRebalance()
+		if err != nil {
+			sum.Remaining = remaining()
+			return sum, err
+		}
+		if !b.committed {
+			continue // a rebalance aborted the batch; the session rewound and it is read again
+		}
+		sum.add(b.Summary)
+		var done []int32
+		for p, o := range b.pos {
+			pos[p] = o
+		}
+		for p := range pending {
+			if _, rewound := b.rewind[p]; rewound || pos[p] >= ends[p] {
+				delete(pending, p)
+				done = append(done, p)
+			}
+		}
+		cl.PauseFetchPartitions(map[string][]int32{c.DLQTopic: done})
+		if c.Progress != nil {
+			c.Progress(c.Plan.Records()-remaining(), sum)
+		}
+	}
+	sum.Remaining = remaining()
+	return sum, nil
+}
+
+// leave takes the run's static member out of the group once it is closed (a static member does
+// not leave on its own), so the group is empty between runs. Best effort: a member left behind
+// is replaced by the next run anyway, or expires.
+func leave(opts []kgo.Opt, name string) {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(GroupID(name)).InstanceIDs(TransactionalID(name)).Reason("dlq replay done"))
+}
+
+// batchResult is one transaction's work.
+type batchResult struct {
+	Summary
+	committed bool
+	pos       map[int32]int64           // next offset, by partition, after the batch
+	rewind    map[int32]kgo.EpochOffset // partitions that reached their end: the first record past it
+}
+
+// transact judges and sends one polled batch in one transaction and ends it: a commit when
+// everything was sent, an abort otherwise (then the error says why).
+func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, limiter *rate.Limiter,
+	fs kgo.Fetches, ends map[int32]int64) (batchResult, error) {
+	b := batchResult{pos: map[int32]int64{}, rewind: map[int32]kgo.EpochOffset{}}
+	if err := sess.Begin(); err != nil {
+		return b, fmt.Errorf("begin transaction: %w", err)
+	}
+	cl := sess.Client()
+	var (
+		mu         sync.Mutex
+		produceErr error
+	)
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if produceErr == nil {
+				produceErr = fmt.Errorf("produce to %s: %w", r.Topic, err)
+			}
+			mu.Unlock()
+		}
+	}
+	now := c.Now()
+	var failed error
+	for it := fs.RecordIter(); !it.Done() && failed == nil; {
+		r := it.Next()
+		if _, past := b.rewind[r.Partition]; past {
+			continue
+		}
+		if r.Offset >= ends[r.Partition] {
+			// Past the end taken at the start (or a partition the filter leaves out): not this
+			// run's, so the position must stay before it.
+			b.rewind[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+			continue
+		}
+		b.pos[r.Partition] = r.Offset + 1
+		if r.Attrs.IsControl() {
+			continue
+		}
+		b.Looked++
+		f := dlqrecord.Read(r)
+		if !c.Filter.Match(r, f) {
+			b.Unmatched++
+			continue
+		}
+		v := c.Policy.Decide(r, f, now)
+		if v.Decision == Send && limiter != nil {
+			if err := limiter.Wait(ctx); err != nil {
+				failed = err
+				break
+			}
+		}
+		b.count(r, v.Decision)
+		if v.Decision == Send {
+			cl.Produce(ctx, Record(c.EventsTopic, r, c.Name, now), promise)
+		}
+	}
+	if len(b.rewind) > 0 {
+		cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.DLQTopic: b.rewind})
+	}
+	if failed == nil {
+		failed = cl.Flush(ctx)
+	}
+	if failed == nil {
+		mu.Lock()
+		failed = produceErr
+		mu.Unlock()
+	}
+	// Ending must not be cut short by ctx: an end whose outcome is unknown leaves the
+	// transaction to the broker's timeout. An abort on the way out is still quick.
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	committed, err := sess.End(endCtx, kgo.TransactionEndTry(failed == nil))
+	switch {
+	case failed != nil:
+		return b, failed
+	case err != nil:
+		return b, fmt.Errorf("commit transaction: %w", err)
+	}
+	b.committed = committed
+	return b, nil
+}
+
+func fetchErr(fs kgo.Fetches) error {
+	var err error
+	fs.EachError(func(t string, p int32, e error) {
+		if err == nil {
+			err = fmt.Errorf("read %s partition %d: %w", t, p, e)
+		}
+	})
+	return err
+}

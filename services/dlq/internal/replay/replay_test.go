@@ -1,0 +1,265 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/martech/eventfwd/libs/deadletter"
+	"github.com/martech/eventfwd/libs/event"
+	"github.com/martech/eventfwd/services/dlq/internal/filter"
+	"github.com/martech/eventfwd/services/dlq/internal/scan"
+)
+
+const (
+	dlqTopic    = "events.dlq"
+	eventsTopic = "events.raw"
+)
+
+var testNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+// fakeKafka is a kfake cluster with the two topics, and the options to reach it.
+func fakeKafka(t *testing.T) []kgo.Opt {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, dlqTopic, eventsTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+}
+
+func client(t *testing.T, opts []kgo.Opt, more ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...), more...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func eventValue(id string, at time.Time) []byte {
+	return fmt.Appendf(nil, `{"event_id":%q,"user_id":"u1","event_name":"lead","event_time":%q,"value":"1.5","campaign_id":"c1"}`,
+		id, at.Format(time.RFC3339))
+}
+
+func uuid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
+
+// deadLetter writes dead-letter records as the forwarder does, to partition p.
+func deadLetter(t *testing.T, opts []kgo.Opt, p int32, recs ...*kgo.Record) {
+	t.Helper()
+	cl := client(t, opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i, src := range recs {
+		src.Topic, src.Partition, src.Offset = eventsTopic, 0, int64(i)
+		r := deadletter.Record(dlqTopic, src, deadletter.Failure{
+			Reason: deadletter.Rejected, Error: "400", HTTPStatus: 400, Attempts: 1, FailedAt: testNow.Add(-time.Hour),
+		})
+		r.Partition = p
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func srcEvent(id string) *kgo.Record {
+	return &kgo.Record{Key: []byte(id), Value: eventValue(id, testNow.Add(-2*time.Hour))}
+}
+
+// committedEvents reads the events topic as the forwarder does (read_committed).
+func committedEvents(t *testing.T, opts []kgo.Opt) []*kgo.Record {
+	t.Helper()
+	adm := kadm.NewClient(client(t, opts))
+	bounds, err := scan.Offsets(t.Context(), adm, eventsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := scan.Plan{}
+	for p, b := range bounds {
+		plan[p] = scan.Range{Start: b.Low, End: b.High}
+	}
+	var out []*kgo.Record
+	if err := scan.Read(t.Context(), opts, eventsTopic, plan, func(r *kgo.Record) bool {
+		out = append(out, r)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func config(t *testing.T, opts []kgo.Opt, name string, f filter.Filter) Config {
+	t.Helper()
+	adm := kadm.NewClient(client(t, opts))
+	if err := Fence(t.Context(), opts, name); err != nil {
+		t.Fatal(err)
+	}
+	pos, err := Positions(t.Context(), adm, name, dlqTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounds, err := scan.Offsets(t.Context(), adm, dlqTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{
+		Name: name, DLQTopic: dlqTopic, EventsTopic: eventsTopic,
+		Plan: PlanFor(bounds, pos, f), Filter: f,
+		Policy: Policy{MaxReplays: 3, MaxAge: 7 * 24 * time.Hour, Names: event.NewNames(event.DefaultNames...)},
+		Batch:  100, Now: func() time.Time { return testNow },
+	}
+}
+
+func TestRunSendsEachSelectedRecordOnceAcrossInterruptedRuns(t *testing.T) {
+	opts := fakeKafka(t)
+	var ids []string
+	for p := range int32(3) {
+		var recs []*kgo.Record
+		for i := range 4 {
+			id := uuid(int(p)*10 + i)
+			ids = append(ids, id)
+			recs = append(recs, srcEvent(id))
+		}
+		deadLetter(t, opts, p, recs...)
+	}
+
+	c := config(t, opts, "r1", filter.All())
+	c.Max = 5
+	first, err := Run(t.Context(), opts, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Sent != 5 || first.Remaining != 7 {
+		t.Fatalf("first run: %+v, want 5 sent and 7 left", first)
+	}
+	second, err := Run(t.Context(), opts, config(t, opts, "r1", filter.All()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Sent != 7 || second.Remaining != 0 {
+		t.Fatalf("second run: %+v, want the other 7 sent", second)
+	}
+	third, err := Run(t.Context(), opts, config(t, opts, "r1", filter.All()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Looked != 0 {
+		t.Fatalf("third run looked at %d records, want none left", third.Looked)
+	}
+
+	got := map[string]int{}
+	for _, r := range committedEvents(t, opts) {
+		got[string(r.Key)]++
+		if n, _ := deadletter.Header(r.Headers, deadletter.HeaderReplayCount); n != "1" {
+			t.Errorf("%s: dlq.replay_count %q, want 1", r.Key, n)
+		}
+	}
+	for _, id := range ids {
+		if got[id] != 1 {
+			t.Errorf("%s sent %d times, want once", id, got[id])
+		}
+	}
+	if len(got) != len(ids) {
+		t.Errorf("%d distinct events sent, want %d", len(got), len(ids))
+	}
+}
+
+func TestRunSkipsCappedHoldsOldAndInvalidAndMovesPastUnmatched(t *testing.T) {
+	opts := fakeKafka(t)
+	capped := srcEvent(uuid(1))
+	capped.Headers = []kgo.RecordHeader{{Key: deadletter.HeaderReplayCount, Value: []byte("3")}}
+	old := &kgo.Record{Key: []byte(uuid(2)), Value: eventValue(uuid(2), testNow.Add(-8*24*time.Hour))}
+	garbage := &kgo.Record{Key: []byte("k"), Value: []byte("not json")}
+	deadLetter(t, opts, 0, capped, old, garbage, srcEvent(uuid(4)))
+
+	c := config(t, opts, "r2", filter.All())
+	sum, err := Run(t.Context(), opts, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Summary{Name: "r2", Looked: 4, Sent: 1, Capped: 1, CappedAt: []string{dlqTopic + "/0/0"}, HeldOld: 1, HeldInvalid: 1}
+	if fmt.Sprint(sum) != fmt.Sprint(want) {
+		t.Fatalf("summary %+v, want %+v", sum, want)
+	}
+	evs := committedEvents(t, opts)
+	if len(evs) != 1 || string(evs[0].Key) != uuid(4) {
+		t.Fatalf("sent %d records, want only %s", len(evs), uuid(4))
+	}
+
+	// A filter that selects nothing still moves the position past what it looked at.
+	deadLetter(t, opts, 1, srcEvent(uuid(5)))
+	f, err := filter.Spec{Reasons: "invalid", Partition: -1, FromOffset: -1, ToOffset: -1}.Build(testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err = Run(t.Context(), opts, config(t, opts, "r2", f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Looked != 1 || sum.Unmatched != 1 || sum.Sent != 0 {
+		t.Fatalf("summary %+v, want 1 looked at and unmatched", sum)
+	}
+	pos, err := Positions(t.Context(), kadm.NewClient(client(t, opts)), "r2", dlqTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos[0] != 4 || pos[1] != 1 {
+		t.Fatalf("positions %v, want p0 at 4 and p1 at 1", pos)
+	}
+}
+
+func TestRunLeavesPartitionsOutsideTheFilterWhereTheyWere(t *testing.T) {
+	opts := fakeKafka(t)
+	deadLetter(t, opts, 0, srcEvent(uuid(1)), srcEvent(uuid(2)))
+	deadLetter(t, opts, 2, srcEvent(uuid(3)))
+	f, err := filter.Spec{Partition: 2, FromOffset: -1, ToOffset: -1}.Build(testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(t.Context(), opts, config(t, opts, "r3", f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sent != 1 {
+		t.Fatalf("summary %+v, want 1 sent", sum)
+	}
+	sum, err = Run(t.Context(), opts, config(t, opts, "r3", filter.All()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sent != 2 {
+		t.Fatalf("a later run of the whole DLQ sent %d, want the 2 of partition 0", sum.Sent)
+	}
+}
+
+func TestDryRunWritesAndCommitsNothing(t *testing.T) {
+	opts := fakeKafka(t)
+	deadLetter(t, opts, 1, srcEvent(uuid(1)), srcEvent(uuid(2)))
+	c := config(t, opts, "dry", filter.All())
+	var items []Item
+	sum, err := DryRun(context.Background(), opts, c, func(it Item) { items = append(items, it) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sent != 2 || len(items) != 2 || items[0].Out == nil {
+		t.Fatalf("dry run %+v with %d items, want 2 to send", sum, len(items))
+	}
+	if got := items[0].Verdict.Event.Conversion().ValueCents; got != 150 {
+		t.Errorf("transform value_cents %d, want 150", got)
+	}
+	if evs := committedEvents(t, opts); len(evs) != 0 {
+		t.Fatalf("dry run wrote %d records", len(evs))
+	}
+	pos, err := Positions(t.Context(), kadm.NewClient(client(t, opts)), "dry", dlqTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pos) != 0 {
+		t.Fatalf("dry run committed %v", pos)
+	}
+}

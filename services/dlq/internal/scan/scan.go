@@ -1,0 +1,146 @@
+// Package scan reads a topic's records partition by partition. The end of every partition is
+// taken once, when the scan is planned, and each partition is read from its start up to that end,
+// so that a command over a DLQ that keeps growing still terminates and reports on a snapshot.
+package scan
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Range is the offsets [Start, End) of one partition.
+type Range struct{ Start, End int64 }
+
+// Plan is what to read of each partition; a partition missing from it is not read.
+type Plan map[int32]Range
+
+// Records is how many offsets the plan covers.
+func (p Plan) Records() int64 {
+	var n int64
+	for _, r := range p {
+		n += r.End - r.Start
+	}
+	return n
+}
+
+// Partitions are the plan's partitions in order.
+func (p Plan) Partitions() []int32 { return slices.Sorted(maps.Keys(p)) }
+
+// Bounds are the offsets a partition holds now: Low is its log start, High its last stable
+// offset (the end a read_committed reader sees, the high watermark when no transaction is open).
+type Bounds struct{ Low, High int64 }
+
+// Offsets lists the bounds of every partition of topic. The topic must exist.
+func Offsets(ctx context.Context, adm *kadm.Client, topic string) (map[int32]Bounds, error) {
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start offsets of %s: %w", topic, err)
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	out := make(map[int32]Bounds)
+	starts.Each(func(o kadm.ListedOffset) { out[o.Partition] = Bounds{Low: o.Offset} })
+	ends.Each(func(o kadm.ListedOffset) {
+		b := out[o.Partition]
+		b.High = o.Offset
+		out[o.Partition] = b
+	})
+	return out, nil
+}
+
+// ReadOpts are the consumer options of a scan, on top of the caller's base options: committed
+// records only (a replay aborted halfway is invisible, as it is to the forwarder), control records
+// kept so that a partition ending in a transaction marker is seen to end, and fetches sized for
+// speed with bounded memory (a million DLQ records read in under 2 s in about 300 MB; four times
+// larger fetches are barely faster and take three times the memory).
+func ReadOpts() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(4 << 20),
+		kgo.FetchMaxPartitionBytes(1 << 20),
+		// The broker holds a fetch until data comes or this passes; a scan reads only what is
+		// there, so a long wait would only stall a partition assigned after the fetch went out.
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}
+}
+
+// Read reads plan's ranges of topic with a client of its own built from opts (seed brokers,
+// logger) and calls fn for each record, in offset order within a partition and partition after
+// partition in the order fetches arrive. fn returning false ends the scan early.
+func Read(ctx context.Context, opts []kgo.Opt, topic string, plan Plan, fn func(*kgo.Record) bool) error {
+	remaining := make(map[int32]int64, len(plan)) // partition -> end
+	from := make(map[int32]kgo.Offset, len(plan))
+	for p, r := range plan {
+		if r.Start < r.End {
+			remaining[p] = r.End
+			from[p] = kgo.NewOffset().At(r.Start)
+		}
+	}
+	if len(remaining) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(append(append(slices.Clip(opts), ReadOpts()...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+
+	for len(remaining) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fetchErr(fs); err != nil {
+			return err
+		}
+		stopped := false
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			end, ok := remaining[fp.Partition]
+			if !ok || stopped {
+				return
+			}
+			for _, r := range fp.Records {
+				if r.Offset < end && !r.Attrs.IsControl() && !fn(r) {
+					stopped = true
+					return
+				}
+				if r.Offset+1 >= end {
+					delete(remaining, fp.Partition)
+					cl.PauseFetchPartitions(map[string][]int32{topic: {fp.Partition}})
+					return
+				}
+			}
+		})
+		if stopped {
+			return nil
+		}
+	}
+	return nil
+}
+
+// fetchErr is the first error of a fetch, naming its partition.
+func fetchErr(fs kgo.Fetches) error {
+	var err error
+	fs.EachError(func(t string, p int32, e error) {
+		if err == nil {
+			err = fmt.Errorf("read %s partition %d: %w", t, p, e)
+		}
+	})
+	return err
+}
