@@ -99,7 +99,10 @@ stop_broker() {
 
 case "${1:-}" in
   up)
-    if running; then echo "kafka.sh: already running (pid $(cat "$state/pid"))"; exit 0; fi
+    if running; then
+      echo "kafka.sh: Apache Kafka $(grep -o "Kafka version: [^ ]*" "$state/kafka.log" | head -1 | cut -d' ' -f3) already running (pid $(cat "$state/pid"))"
+      exit 0
+    fi
     need_tools
     data=$(mktemp -d /tmp/eventfwd-kafka-data.XXXXXX)
     echo "$data" >"$state/datadir"
