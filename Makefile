@@ -8,7 +8,7 @@ KAFKA    = deploy/kafka/kafka.sh
 # Unit tests: every module but the end-to-end one, with the race detector.
 UNIT_MODULES = $(filter-out %/e2e,$(MODULES))
 
-.PHONY: help build run test unit-test e2e-test kafka-up kafka-down tools bench fmt vet clean
+.PHONY: help build run test unit-test fuzz e2e-test kafka-up kafka-down tools bench fmt vet clean
 
 help:
 	@echo "make run         the whole pipeline on this machine (embedded Kafka unless KAFKA_BROKERS is set)"
@@ -54,6 +54,8 @@ e2e-test: build tools
 	  echo "== e2e: real Apache Kafka on 127.0.0.1:$${KAFKA_PORT:-9092}"; \
 	  (cd e2e && E2E_KAFKA_BROKERS=127.0.0.1:$${KAFKA_PORT:-9092} E2E_KAFKA_CTL=$(CURDIR)/$(KAFKA) E2E_BIN=$(CURDIR)/bin \
 	    go test -count=1 -timeout 20m -v ./...); \
+	  echo "== schemathesis: the ingress against its OpenAPI document"; \
+	  KAFKA_BROKERS=127.0.0.1:$${KAFKA_PORT:-9092} BIN_DIR=$(CURDIR)/bin services/ingress/schemathesis.sh; \
 	else \
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	  echo "!! java or mvn is missing: integration tests run on kfake, NOT real Kafka !!"; \
@@ -61,7 +63,13 @@ e2e-test: build tools
 	  (cd e2e && E2E_BIN=$(CURDIR)/bin go test -count=1 -timeout 20m -v ./...); \
 	fi
 
-test: unit-test e2e-test
+# Short fuzzing runs of the targets whose corpora are committed (testdata/fuzz).
+fuzz:
+	cd libs && go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 10s -fuzzminimizetime 1s ./event
+	cd services/ingress && go test -run '^$$' -fuzz '^FuzzVerifyToken$$' -fuzztime 10s -fuzzminimizetime 1s ./internal/auth
+	cd services/ingress && go test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime 10s -fuzzminimizetime 1s ./internal/api
+
+test: unit-test fuzz e2e-test
 
 # Benchmarks print a table and write their figures as JSON in bench-results/. They run on the
 # real broker, started here (and stopped afterwards) like in make test.
@@ -69,7 +77,9 @@ bench: build
 	@mkdir -p bench-results
 	@trap '$(KAFKA) down' EXIT; $(KAFKA) up; \
 	  cd bench && KAFKA_BROKERS=127.0.0.1:$${KAFKA_PORT:-9092} BIN_DIR=$(CURDIR)/bin \
-	    go run ./forwarder -out $(CURDIR)/bench-results/forwarder.json
+	    go run ./forwarder -out $(CURDIR)/bench-results/forwarder.json; \
+	  KAFKA_BROKERS=127.0.0.1:$${KAFKA_PORT:-9092} BIN_DIR=$(CURDIR)/bin \
+	    go run ./ingress -out $(CURDIR)/bench-results/ingress.json
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -161,13 +161,7 @@ func TestFaultRebalanceTwoForwarders(t *testing.T) {
 
 // The broker stopped and restarted mid-stream: nothing lost.
 func TestFaultBrokerRestartMidStream(t *testing.T) {
-	if os.Getenv("E2E_KAFKA_BROKERS") == "" {
-		// Only in the loud kfake fallback (no Java): make test on a real broker always runs it.
-		t.Skip("!! needs the real broker: it stops and restarts it !!")
-	}
-	if kafkaCtl == "" {
-		t.Fatal("this test stops and starts the real broker: set E2E_KAFKA_CTL (make test does)")
-	}
+	needRealBroker(t)
 	const total = 2000
 	n := newNames(t)
 	createTopics(t, n)
@@ -197,6 +191,20 @@ func TestFaultBrokerRestartMidStream(t *testing.T) {
 	}
 }
 
+// needRealBroker is for the tests that stop and start the broker. They are skipped only in the
+// loud kfake fallback (no Java); on a real broker (make test, CI) they always run.
+func needRealBroker(t *testing.T) {
+	t.Helper()
+	if os.Getenv("E2E_KAFKA_BROKERS") == "" {
+		t.Skip("!! needs the real broker: it stops and restarts it !!")
+	}
+	if kafkaCtl == "" {
+		t.Fatal("this test stops and starts the real broker: set E2E_KAFKA_CTL (make test does)")
+	}
+}
+
+// kafka runs deploy/kafka/kafka.sh (stop, start) on the broker under test; KAFKA_PORT and the
+// like pass through from the environment.
 func kafka(t *testing.T, verb string) {
 	t.Helper()
 	cmd := exec.Command(kafkaCtl, verb)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -254,39 +253,10 @@ func TestIngressRobustness(t *testing.T) {
 	}
 }
 
-// ingKafka runs kafka.sh on the broker under test. kafka.sh reads KAFKA_PORT,
-// KAFKA_CONTROLLER_PORT and KAFKA_STATE; they pass through from this process's environment, so
-// a broker on other ports than the default is stopped and started too.
-func ingKafka(t *testing.T, verb string) {
-	t.Helper()
-	cmd := exec.Command(kafkaCtl, verb)
-	cmd.Env = os.Environ()
-	for _, name := range []string{"KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "KAFKA_STATE"} {
-		if v := os.Getenv(name); v != "" {
-			cmd.Env = append(cmd.Env, name+"="+v)
-		}
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kafka.sh %s: %v\n%s", verb, err, out)
-	}
-	if verb == "stop" {
-		host := strings.Split(brokers, ",")[0]
-		waitFor(t, 30*time.Second, func() (bool, string) {
-			c, err := net.DialTimeout("tcp", host, 200*time.Millisecond)
-			if err == nil {
-				c.Close()
-			}
-			return err != nil, "the broker to stop listening"
-		})
-	}
-}
-
 // With the broker stopped the ingress answers 503 with Retry-After within the produce bound and
 // turns not-ready; once the broker is back it recovers by itself.
 func TestIngressKafkaOutageAnswers503AndRecovers(t *testing.T) {
-	if kafkaCtl == "" {
-		t.Fatal("this test stops and starts the real broker: set E2E_KAFKA_CTL (make test does)")
-	}
+	needRealBroker(t)
 	const produceTimeout = 2 * time.Second
 	n := newNames(t)
 	in := startIngress(t, n, "PRODUCE_TIMEOUT="+produceTimeout.String())
@@ -299,8 +269,8 @@ func TestIngressKafkaOutageAnswers503AndRecovers(t *testing.T) {
 		t.Fatalf("POST /events before the outage = %d %s", r.code, r.body)
 	}
 
-	ingKafka(t, "stop")
-	t.Cleanup(func() { ingKafka(t, "start") }) // a no-op when the broker already runs
+	kafka(t, "stop")
+	t.Cleanup(func() { kafka(t, "start") }) // a no-op when the broker already runs
 
 	for _, path := range []string{"/events", "/events/batch"} {
 		body := ingEventJSON(newUUID())
@@ -320,7 +290,7 @@ func TestIngressKafkaOutageAnswers503AndRecovers(t *testing.T) {
 		return err == nil && code == http.StatusServiceUnavailable, "/readyz to answer 503"
 	})
 
-	ingKafka(t, "start")
+	kafka(t, "start")
 	recovered := newUUID()
 	waitFor(t, 60*time.Second, func() (bool, string) {
 		code, _, err := httpGet(in.url + "/readyz")

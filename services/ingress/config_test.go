@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/martech/eventfwd/libs/config"
+	"github.com/martech/eventfwd/services/ingress/internal/auth"
+	"github.com/martech/eventfwd/services/ingress/internal/ratelimit"
 )
 
 const (
@@ -21,9 +26,11 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := []any{cfg.Addr, cfg.EventsTopic, cfg.JWTIssuer, cfg.JWTAudience, cfg.TokenTTL,
-		strings.Join(cfg.EventNames, ","), cfg.ProduceTimeout, cfg.MaxBodyBytes, strings.Join(cfg.Clients.IDs(), ",")}
+		strings.Join(cfg.EventNames, ","), cfg.ProduceTimeout, cfg.MaxBodyBytes, strings.Join(cfg.Clients.IDs(), ","),
+		strings.Join(cfg.Keys.KIDs(), ","), cfg.Keys.SigningKID(), cfg.EventLimit, cfg.TokenLimit.Burst, len(cfg.CORSOrigins)}
 	want := []any{":8080", "events.raw", "eventfwd-ingress", "eventfwd-events", time.Hour,
-		"purchase,lead", 5 * time.Second, int64(1 << 20), "app,web"}
+		"purchase,lead", 5 * time.Second, int64(1 << 20), "app,web",
+		"default", "default", ratelimit.Limit{Rate: 1000, Burst: 2000}, 10, 0}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("setting %d = %v, want %v", i, got[i], want[i])
@@ -41,6 +48,34 @@ func TestLoadConfigErrors(t *testing.T) {
 			name: "nothing set",
 			give: map[string]string{},
 			want: []string{"JWT_SECRET: is required", "AUTH_CLIENTS: is required"},
+		},
+		{
+			name: "several keys, no signing kid",
+			give: map[string]string{"JWT_SECRET": testSecret, "JWT_KEYS": "k2:" + testSecret, "AUTH_CLIENTS": testClients},
+			want: []string{"JWT_SIGNING_KID: is required when there are several keys"},
+		},
+		{
+			name: "signing kid unknown",
+			give: map[string]string{"JWT_KEYS": "k2:" + testSecret, "JWT_SIGNING_KID": "k3", "AUTH_CLIENTS": testClients},
+			want: []string{`JWT_SIGNING_KID: the signing key "k3" is not among the keys (k2)`},
+		},
+		{
+			name: "short key",
+			give: map[string]string{"JWT_KEYS": "k1:hunter2", "AUTH_CLIENTS": testClients},
+			want: []string{`JWT_KEYS: key "k1" must be at least 32 bytes, is 7`},
+		},
+		{
+			name: "missing clients file",
+			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS_FILE": "/nonexistent/clients.yaml"},
+			want: []string{"AUTH_CLIENTS_FILE: /nonexistent/clients.yaml: cannot open it"},
+		},
+		{
+			name: "bad limits and origins",
+			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients,
+				"RATE_LIMIT_RPS": "0", "RATE_LIMIT_BURST": "100", "TOKEN_RATE_LIMIT_PER_MIN": "x",
+				"CORS_ALLOWED_ORIGINS": "https://ok.example.com,*,https://x.example.com/path"},
+			want: []string{"RATE_LIMIT_RPS", "RATE_LIMIT_BURST: 100 is outside 500..", "TOKEN_RATE_LIMIT_PER_MIN",
+				`CORS_ALLOWED_ORIGINS: "*" is not an origin`, `"https://x.example.com/path" is not an origin`},
 		},
 		{
 			name: "short secret",
@@ -93,5 +128,116 @@ func TestConfigLogHidesSecrets(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"auth_clients":"app,web`) {
 		t.Errorf("config log does not list the client ids: %s", buf.String())
+	}
+}
+
+func TestLoadConfigKeysAndFile(t *testing.T) {
+	hash, err := auth.HashSecret([]byte("s3cret-dash"), auth.MinBcryptCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("clients.yaml", fmt.Sprintf("clients:\n  - id: dash\n    secret_hash: %q\n    rate_limit: {rps: 10, burst: 500}\n", hash))
+	smallBurst := write("small.json", fmt.Sprintf(`{"clients":[{"id":"dash","secret_hash":%q,"rate_limit":{"rps":10,"burst":10}}]}`, hash))
+	dup := write("dup.json", fmt.Sprintf(`{"clients":[{"id":"web","secret_hash":%q}]}`, hash))
+
+	tests := []struct {
+		name        string
+		give        map[string]string
+		wantClients string
+		wantKIDs    string
+		wantSigning string
+		wantErr     string
+	}{
+		{
+			name:        "file and list",
+			give:        map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "AUTH_CLIENTS_FILE": good},
+			wantClients: "app,dash,web", wantKIDs: "default", wantSigning: "default",
+		},
+		{
+			name:        "file alone, rotated keys",
+			give:        map[string]string{"JWT_KEYS": "k1:" + testSecret + ",k2:" + testSecret + "!", "JWT_SIGNING_KID": "k2", "AUTH_CLIENTS_FILE": good},
+			wantClients: "dash", wantKIDs: "k1,k2", wantSigning: "k2",
+		},
+		{
+			name:        "one key in JWT_KEYS signs",
+			give:        map[string]string{"JWT_KEYS": "k1:" + testSecret, "AUTH_CLIENTS": testClients},
+			wantClients: "app,web", wantKIDs: "k1", wantSigning: "k1",
+		},
+		{
+			name:    "burst below a batch",
+			give:    map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS_FILE": smallBurst},
+			wantErr: `AUTH_CLIENTS_FILE: ` + smallBurst + `: client "dash": rate_limit burst must be at least 500`,
+		},
+		{
+			name:    "id in both",
+			give:    map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "AUTH_CLIENTS_FILE": dup},
+			wantErr: `AUTH_CLIENTS_FILE: client "web" is listed twice (in AUTH_CLIENTS too)`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(config.FromMap(tt.give))
+			gotErr := ""
+			if err != nil {
+				gotErr = err.Error()
+			}
+			if !strings.Contains(gotErr, tt.wantErr) || (tt.wantErr == "") != (gotErr == "") {
+				t.Fatalf("error = %q, want it to contain %q", gotErr, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			got := []string{strings.Join(cfg.Clients.IDs(), ","), strings.Join(cfg.Keys.KIDs(), ","), cfg.Keys.SigningKID()}
+			want := []string{tt.wantClients, tt.wantKIDs, tt.wantSigning}
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("clients, kids, signing = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestHashSecretCommand(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		stdin   string
+		wantErr string
+	}{
+		{name: "line", stdin: "s3cret-dash\n"},
+		{name: "no newline, cost", args: []string{"-cost", "11"}, stdin: "s3cret-dash"},
+		{name: "empty", stdin: "\n", wantErr: "the secret is empty"},
+		{name: "bad cost", args: []string{"-cost", "4"}, stdin: "x", wantErr: "-cost must be an integer in 10..14"},
+		{name: "secret as argument", args: []string{"s3cret-dash"}, wantErr: "usage: ingress hash-secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := hashSecret(tt.args, strings.NewReader(tt.stdin), &out)
+			gotErr := ""
+			if err != nil {
+				gotErr = err.Error()
+			}
+			if !strings.Contains(gotErr, tt.wantErr) || (tt.wantErr == "") != (gotErr == "") {
+				t.Fatalf("error = %q, want it to contain %q", gotErr, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			clients, err := auth.ParseClientsFile([]byte(fmt.Sprintf(`{"clients":[{"id":"dash","secret_hash":%q}]}`, strings.TrimSpace(out.String()))))
+			if err != nil {
+				t.Fatalf("printed hash %q is not usable: %v", out.String(), err)
+			}
+			if _, ok := clients.Authenticate("dash", "s3cret-dash"); !ok {
+				t.Errorf("printed hash %q does not match the secret", out.String())
+			}
+		})
 	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/services/ingress/internal/auth"
+	"github.com/martech/eventfwd/services/ingress/internal/publish"
+	"github.com/martech/eventfwd/services/ingress/internal/ratelimit"
 )
 
 func TestMain(m *testing.M) {
@@ -23,7 +25,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var testTokens = auth.NewTokens([]byte("0123456789abcdef0123456789abcdef"), "eventfwd-ingress", "eventfwd-events", time.Hour)
+var testTokens = func() *auth.Tokens {
+	keys, err := auth.NewKeys(map[string][]byte{"k1": []byte("0123456789abcdef0123456789abcdef")}, "k1")
+	if err != nil {
+		panic(err)
+	}
+	return auth.NewTokens(keys, "eventfwd-ingress", "eventfwd-events", time.Hour)
+}()
+
+// testLimit is the event rate limit of the test servers unless a test sets its own.
+var testLimit = ratelimit.Limit{Rate: 1e6, Burst: 1e6}
 
 // published is one call to a fake Publisher.
 type published struct {
@@ -36,13 +47,21 @@ type fakePublisher struct {
 	err   error
 	block bool
 
-	mu    sync.Mutex
-	calls []published
+	mu      sync.Mutex
+	calls   []published
+	batches int
 }
 
 func (p *fakePublisher) Publish(ctx context.Context, key, value []byte) error {
+	return p.PublishBatch(ctx, []publish.Record{{Key: key, Value: value}})
+}
+
+func (p *fakePublisher) PublishBatch(ctx context.Context, records []publish.Record) error {
 	p.mu.Lock()
-	p.calls = append(p.calls, published{Key: string(key), Value: string(value)})
+	for _, r := range records {
+		p.calls = append(p.calls, published{Key: string(r.Key), Value: string(r.Value)})
+	}
+	p.batches++
 	p.mu.Unlock()
 	if p.block {
 		<-ctx.Done()
@@ -68,12 +87,18 @@ type testServer struct {
 
 func newTestServer(t *testing.T, pub Publisher, checker Checker, produceTimeout time.Duration) testServer {
 	t.Helper()
-	clients, err := auth.ParseClients("web:s3cret-web")
+	return newTestServerWith(t, pub, checker, produceTimeout, func(*Config) {})
+}
+
+// newTestServerWith lets a test change the configuration before the router is built.
+func newTestServerWith(t *testing.T, pub Publisher, checker Checker, produceTimeout time.Duration, edit func(*Config)) testServer {
+	t.Helper()
+	clients, err := auth.ParseClients("web:s3cret-web,app:s3cret-app")
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	h, err := New(Config{
+	cfg := Config{
 		Log:            slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Publisher:      pub,
 		Readiness:      checker,
@@ -82,8 +107,13 @@ func newTestServer(t *testing.T, pub Publisher, checker Checker, produceTimeout 
 		Names:          event.NewNames(event.DefaultNames...),
 		ProduceTimeout: produceTimeout,
 		MaxBodyBytes:   1024,
+		EventLimit:     testLimit,
+		TokenLimit:     ratelimit.Limit{Rate: 1, Burst: 10},
+		OpenAPI:        []byte(`{"openapi":"3.0.3"}`),
 		Registry:       reg,
-	})
+	}
+	edit(&cfg)
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +122,12 @@ func newTestServer(t *testing.T, pub Publisher, checker Checker, produceTimeout 
 
 func validToken(t *testing.T) string {
 	t.Helper()
-	token, err := testTokens.Issue("web", time.Now())
+	return tokenFor(t, "web")
+}
+
+func tokenFor(t *testing.T, clientID string) string {
+	t.Helper()
+	token, err := testTokens.Issue(auth.Client{ID: clientID, Scopes: []string{auth.ScopeEventsWrite}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
 // Package api is the ingress's HTTP surface: the Gin router, its middleware (request id, access
-// log, metrics, recovery) and the handlers for events, tokens, health and readiness.
+// log, metrics, recovery, CORS, rate limits) and the handlers for events, batches, tokens,
+// health, readiness and the OpenAPI document.
 package api
 
 import (
@@ -14,6 +15,7 @@ import (
 
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/services/ingress/internal/auth"
+	"github.com/martech/eventfwd/services/ingress/internal/ratelimit"
 )
 
 // Config is what the router needs.
@@ -28,6 +30,14 @@ type Config struct {
 	// ProduceTimeout bounds how long a request waits for Kafka before answering 503.
 	ProduceTimeout time.Duration
 	MaxBodyBytes   int64
+	// EventLimit is a client's event rate limit unless the client has its own.
+	EventLimit ratelimit.Limit
+	// TokenLimit bounds token requests per IP address and per client id.
+	TokenLimit ratelimit.Limit
+	// CORSOrigins are the browser origins allowed to call the API; none turns CORS off.
+	CORSOrigins []string
+	// OpenAPI is the API's OpenAPI document, served at GET /openapi.json.
+	OpenAPI []byte
 	// Registry receives the HTTP metrics and is what GET /metrics serves.
 	Registry *prometheus.Registry
 }
@@ -49,25 +59,32 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("set trusted proxies: %w", err)
 	}
 	r.Use(requestID(), accessLog(cfg.Log, m), recovery(cfg.Log))
+	if len(cfg.CORSOrigins) > 0 {
+		r.Use(corsMiddleware(cfg.CORSOrigins))
+	}
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, errorBody{Error: "not_found"}) })
 	r.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, errorBody{Error: "method_not_allowed"}) })
 
 	r.GET("/healthz", healthz)
 	r.GET("/readyz", readyz(cfg.Log, cfg.Readiness))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", cfg.OpenAPI) })
 
-	r.POST("/auth/token", auth.TokenHandler(cfg.Log, cfg.Clients, cfg.Tokens))
+	r.POST("/auth/token", auth.TokenHandler(cfg.Log, cfg.Clients, cfg.Tokens, auth.NewGuard(cfg.TokenLimit)))
 
-	// Per-client rate limiting (429 with Retry-After) belongs in this chain, after auth.Require,
-	// where the client id is known.
+	limiter := newEventLimiter(cfg.Clients, cfg.EventLimit)
 	events := &eventsHandler{
 		log:       cfg.Log,
 		publisher: cfg.Publisher,
+		limiter:   limiter,
 		names:     cfg.Names,
 		timeout:   cfg.ProduceTimeout,
 		maxBody:   cfg.MaxBodyBytes,
 	}
-	r.POST("/events", auth.Require(cfg.Tokens), events.post)
+	// The rate limit comes after auth.Require, where the client id is known.
+	guarded := r.Group("/events", auth.Require(cfg.Tokens, cfg.Clients, auth.ScopeEventsWrite), limiter.middleware())
+	guarded.POST("", events.post)
+	guarded.POST("/batch", events.postBatch)
 
 	return r, nil
 }

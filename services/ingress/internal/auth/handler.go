@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/martech/eventfwd/services/ingress/internal/ratelimit"
 )
 
 // maxTokenRequestBytes bounds the body of a token request; a credentials document is tiny.
@@ -48,14 +52,50 @@ type credentials struct {
 	basic      bool // sent with HTTP Basic; a 401 then says so in WWW-Authenticate
 }
 
+// maxGuardKeys bounds how many IP addresses and client ids the Guard tracks at once.
+const maxGuardKeys = 10000
+
+// Guard limits token requests per IP address and per client id, so that secrets cannot be
+// guessed at speed and bcrypt cannot be made to burn the CPU. Every request counts, granted or
+// not: a client needs a token about once per TOKEN_TTL.
+type Guard struct {
+	byIP, byClient *ratelimit.Keyed
+}
+
+// NewGuard returns a Guard giving each IP address and each client id a bucket of shape l.
+func NewGuard(l ratelimit.Limit) *Guard {
+	limitFor := func(string) ratelimit.Limit { return l }
+	return &Guard{
+		byIP:     ratelimit.NewKeyed(limitFor, maxGuardKeys),
+		byClient: ratelimit.NewKeyed(limitFor, maxGuardKeys),
+	}
+}
+
+// clientKey keeps a made-up, huge client id from taking that much memory in the Guard.
+func clientKey(id string) string {
+	if len(id) <= 128 {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 // TokenHandler serves POST /auth/token: the OAuth2 client-credentials grant. Credentials come as
 // JSON ({"client_id","client_secret"} or camelCase), as a form
-// (grant_type=client_credentials&client_id=..&client_secret=..) or with HTTP Basic.
-func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens) gin.HandlerFunc {
+// (grant_type=client_credentials&client_id=..&client_secret=..) or with HTTP Basic. Requests
+// beyond the Guard's limits get 429 with Retry-After before any secret is checked.
+func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Guard) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		// Tokens must not be cached anywhere (RFC 6749 section 5.1); errors neither.
 		c.Header("Cache-Control", "no-store")
 		c.Header("Pragma", "no-cache")
+
+		now := time.Now()
+		if d := guard.byIP.Take(c.ClientIP(), 1, now); !d.Allowed {
+			log.InfoContext(c.Request.Context(), "token request limited", "ip", c.ClientIP())
+			tooManyRequests(c, d)
+			return
+		}
 
 		creds, err := readCredentials(c)
 		if err != nil {
@@ -67,7 +107,14 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens) gin.Handle
 			return
 		}
 
-		if !clients.Authenticate(creds.id, creds.secret) {
+		if d := guard.byClient.Take(clientKey(creds.id), 1, now); !d.Allowed {
+			log.InfoContext(c.Request.Context(), "token request limited", "client_id", creds.id)
+			tooManyRequests(c, d)
+			return
+		}
+
+		client, ok := clients.Authenticate(creds.id, creds.secret)
+		if !ok {
 			log.InfoContext(c.Request.Context(), "token refused", "client_id", creds.id)
 			if creds.basic {
 				c.Header("WWW-Authenticate", `Basic realm="eventfwd"`)
@@ -76,7 +123,7 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens) gin.Handle
 			return
 		}
 
-		token, err := tokens.Issue(creds.id, time.Now())
+		token, err := tokens.Issue(client, now)
 		if err != nil {
 			log.ErrorContext(c.Request.Context(), "issue token", "client_id", creds.id, "error", err)
 			c.JSON(http.StatusInternalServerError, ErrorResponse{Error: "server_error"})
@@ -88,6 +135,11 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens) gin.Handle
 			ExpiresIn:   int64(tokens.TTL() / time.Second),
 		})
 	}
+}
+
+func tooManyRequests(c *gin.Context, d ratelimit.Decision) {
+	d.SetHeaders(c.Writer.Header())
+	c.JSON(http.StatusTooManyRequests, ErrorResponse{Error: "rate_limited", Description: "too many token requests; retry later"})
 }
 
 // tokenRequest is the JSON form of a token request. grant_type is optional in JSON (the contract

@@ -6,13 +6,21 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/martech/eventfwd/services/ingress/internal/ratelimit"
 )
 
 func newTokenServer(t *testing.T) (http.Handler, *Tokens) {
+	t.Helper()
+	return newGuardedTokenServer(t, ratelimit.Limit{Rate: 1000, Burst: 1000})
+}
+
+func newGuardedTokenServer(t *testing.T, limit ratelimit.Limit) (http.Handler, *Tokens) {
 	t.Helper()
 	clients, err := ParseClients("web:s3cret-web,app:s3cret-app")
 	if err != nil {
@@ -20,7 +28,7 @@ func newTokenServer(t *testing.T) (http.Handler, *Tokens) {
 	}
 	tokens := newTestTokens()
 	r := gin.New()
-	r.POST("/auth/token", TokenHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), clients, tokens))
+	r.POST("/auth/token", TokenHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), clients, tokens, NewGuard(limit)))
 	return r, tokens
 }
 
@@ -164,13 +172,13 @@ func TestTokenHandler(t *testing.T) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 				t.Fatalf("response %q is not JSON: %v", rec.Body.String(), err)
 			}
-			sub, _ := tokens.Verify(body.AccessToken)
+			claims, _ := tokens.Verify(body.AccessToken)
 			got := want{
 				status:    rec.Code,
 				error:     body.Error,
 				tokenType: body.TokenType,
 				expiresIn: body.ExpiresIn,
-				sub:       sub,
+				sub:       claims.ClientID,
 				basicAuth: rec.Header().Get("WWW-Authenticate"),
 			}
 			if got != tt.want {
@@ -178,6 +186,61 @@ func TestTokenHandler(t *testing.T) {
 			}
 			if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("Cache-Control = %q, want no-store", cc)
+			}
+		})
+	}
+}
+
+// TestTokenHandlerGuard checks that token requests are limited per IP address and per client id,
+// with 429 and Retry-After, before any secret is checked.
+func TestTokenHandlerGuard(t *testing.T) {
+	type give struct {
+		ip, id, secret string
+	}
+	tests := []struct {
+		name string
+		give []give
+		want []int // status of each request
+	}{
+		{
+			name: "one ip, guessing",
+			give: []give{{"10.0.0.1", "web", "a"}, {"10.0.0.1", "web", "b"}, {"10.0.0.1", "web", "s3cret-web"}},
+			want: []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests},
+		},
+		{
+			name: "one ip, other clients",
+			give: []give{{"10.0.0.1", "web", "a"}, {"10.0.0.1", "app", "b"}, {"10.0.0.1", "nobody", "c"}},
+			want: []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests},
+		},
+		{
+			name: "one client, many ips",
+			give: []give{{"10.0.0.1", "web", "a"}, {"10.0.0.2", "web", "b"}, {"10.0.0.3", "web", "s3cret-web"}},
+			want: []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests},
+		},
+		{
+			name: "different ips and clients",
+			give: []give{{"10.0.0.1", "web", "s3cret-web"}, {"10.0.0.2", "app", "s3cret-app"}, {"10.0.0.3", "web", "s3cret-web"}},
+			want: []int{http.StatusOK, http.StatusOK, http.StatusOK},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := newGuardedTokenServer(t, ratelimit.Limit{Rate: 1.0 / 60, Burst: 2})
+			var got []int
+			for _, g := range tt.give {
+				req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/auth/token",
+					strings.NewReader(`{"client_id":"`+g.id+`","client_secret":"`+g.secret+`"}`))
+				req.Header.Set("Content-Type", "application/json")
+				req.RemoteAddr = g.ip + ":40000"
+				rec := httptest.NewRecorder()
+				srv.ServeHTTP(rec, req)
+				got = append(got, rec.Code)
+				if rec.Code == http.StatusTooManyRequests && rec.Header().Get("Retry-After") == "" {
+					t.Errorf("429 without Retry-After")
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("statuses = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -13,16 +13,17 @@ import (
 const clientIDKey = "auth.client_id"
 
 // Require is the Gin middleware that lets a request through only with a valid
-// "Authorization: Bearer <token>". It answers 401 invalid_token otherwise and never echoes the
-// token back.
-func Require(tokens *Tokens) gin.HandlerFunc {
+// "Authorization: Bearer <token>" that grants scope, issued to a client that is still configured
+// (removing a client from the configuration revokes its tokens). It answers 401 invalid_token or
+// 403 insufficient_scope (RFC 6750 section 3.1) otherwise, and never echoes the token back.
+func Require(tokens *Tokens, clients *Clients, scope string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		token, ok := bearerToken(c.GetHeader("Authorization"))
 		if !ok {
 			refuse(c, "missing bearer token")
 			return
 		}
-		clientID, err := tokens.Verify(token)
+		claims, err := tokens.Verify(token)
 		if err != nil {
 			description := "token is invalid"
 			if errors.Is(err, jwt.ErrTokenExpired) {
@@ -31,7 +32,19 @@ func Require(tokens *Tokens) gin.HandlerFunc {
 			refuse(c, description)
 			return
 		}
-		c.Set(clientIDKey, clientID)
+		if _, known := clients.Lookup(claims.ClientID); !known {
+			refuse(c, "token is invalid")
+			return
+		}
+		if !claims.HasScope(scope) {
+			c.Header("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
+			c.AbortWithStatusJSON(http.StatusForbidden, ErrorResponse{
+				Error:       "insufficient_scope",
+				Description: "token lacks scope " + scope,
+			})
+			return
+		}
+		c.Set(clientIDKey, claims.ClientID)
 		c.Next()
 	}
 }

@@ -14,15 +14,27 @@ import (
 
 func TestRequire(t *testing.T) {
 	tokens := newTestTokens()
+	clients, err := ParseClients("web:s3cret-web")
+	if err != nil {
+		t.Fatal(err)
+	}
 	valid := mustIssue(t, tokens, time.Now())
 	expired := mustIssue(t, tokens, time.Now().Add(-2*time.Hour))
 	hs384 := sign(t, jwt.SigningMethodHS384, testKey, claims())
+	noScope := sign(t, jwt.SigningMethodHS256, testKey, withClaims(func(c *tokenClaims) { c.Scope = "" }))
+	otherScope := sign(t, jwt.SigningMethodHS256, testKey, withClaims(func(c *tokenClaims) { c.Scope = "events:read" }))
+	removed := sign(t, jwt.SigningMethodHS256, testKey, withClaims(func(c *tokenClaims) { c.Subject = "gone" }))
 
 	type want struct {
 		status      int
 		body        string
 		authHeader  string
 		reachedNext bool
+	}
+	forbidden := want{
+		status:     http.StatusForbidden,
+		body:       `{"error":"insufficient_scope","error_description":"token lacks scope events:write"}`,
+		authHeader: `Bearer error="insufficient_scope", scope="events:write"`,
 	}
 	refused := func(description string) want {
 		return want{
@@ -44,12 +56,15 @@ func TestRequire(t *testing.T) {
 		{name: "expired", give: "Bearer " + expired, want: refused("token is expired")},
 		{name: "wrong alg", give: "Bearer " + hs384, want: refused("token is invalid")},
 		{name: "tampered", give: "Bearer " + tamper(valid), want: refused("token is invalid")},
+		{name: "no scope", give: "Bearer " + noScope, want: forbidden},
+		{name: "another scope", give: "Bearer " + otherScope, want: forbidden},
+		{name: "client no longer configured", give: "Bearer " + removed, want: refused("token is invalid")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reached := false
 			r := gin.New()
-			r.POST("/events", Require(tokens), func(c *gin.Context) {
+			r.POST("/events", Require(tokens, clients, ScopeEventsWrite), func(c *gin.Context) {
 				reached = true
 				c.JSON(http.StatusOK, gin.H{"client_id": ClientID(c)})
 			})

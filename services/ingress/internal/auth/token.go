@@ -5,35 +5,70 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Leeway is the clock skew tolerated when checking exp and iat.
+// Leeway is the clock skew tolerated when checking exp, nbf and iat.
 const Leeway = 30 * time.Second
 
 // ErrInvalidToken is returned (wrapped) for every token that does not verify.
 var ErrInvalidToken = errors.New("invalid token")
 
-// Tokens signs and verifies access tokens: HS256 JWTs carrying iss, aud, sub (the client id),
-// iat, exp and a random jti.
+// Claims is what a verified token says about its bearer.
+type Claims struct {
+	ClientID string
+	Scopes   []string
+}
+
+// HasScope reports whether the token grants scope.
+func (c Claims) HasScope(scope string) bool {
+	return slices.Contains(c.Scopes, scope)
+}
+
+// tokenClaims are the JWT's claims: the registered ones and scope (RFC 9068 section 2.2.3),
+// space-separated.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Scope string `json:"scope,omitempty"`
+}
+
+// maxVerifiedTokens bounds the cache of verified tokens; past it the cache starts over.
+const maxVerifiedTokens = 10000
+
+// Tokens signs and verifies access tokens: HS256 JWTs with a kid header, carrying iss, aud, sub
+// (the client id), iat, nbf, exp, a random jti and scope.
 type Tokens struct {
-	key      []byte
+	keys     *Keys
 	issuer   string
 	audience string
 	ttl      time.Duration
 	parser   *jwt.Parser
+
+	// verified remembers the tokens that passed, until they expire: a client sends the same
+	// token with every request for an hour, and parsing and checking it again each time cost
+	// as much as the rest of a request. Keys do not change while the process runs.
+	mu       sync.RWMutex
+	verified map[string]verifiedToken
 }
 
-// NewTokens returns Tokens signing with key. The key must be at least 32 bytes; the
-// configuration checks that before.
-func NewTokens(key []byte, issuer, audience string, ttl time.Duration) *Tokens {
+type verifiedToken struct {
+	claims    Claims
+	expiresAt time.Time
+}
+
+// NewTokens returns Tokens signing with keys' signing key and verifying with any of keys.
+func NewTokens(keys *Keys, issuer, audience string, ttl time.Duration) *Tokens {
 	return &Tokens{
-		key:      key,
+		keys:     keys,
 		issuer:   issuer,
 		audience: audience,
 		ttl:      ttl,
+		verified: make(map[string]verifiedToken),
 		parser: jwt.NewParser(
 			// Pinning the method is what rejects "none" and every asymmetric algorithm, whose
 			// public key could otherwise be confused with our HMAC key.
@@ -41,6 +76,7 @@ func NewTokens(key []byte, issuer, audience string, ttl time.Duration) *Tokens {
 			jwt.WithIssuer(issuer),
 			jwt.WithAudience(audience),
 			jwt.WithExpirationRequired(),
+			jwt.WithNotBeforeRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(Leeway),
 		),
@@ -50,38 +86,88 @@ func NewTokens(key []byte, issuer, audience string, ttl time.Duration) *Tokens {
 // TTL is how long an issued token is valid.
 func (t *Tokens) TTL() time.Duration { return t.ttl }
 
-// Issue returns a signed token for the client.
-func (t *Tokens) Issue(clientID string, now time.Time) (string, error) {
+// Issue returns a signed token for the client, granting its scopes.
+func (t *Tokens) Issue(c Client, now time.Time) (string, error) {
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
 		return "", fmt.Errorf("generate token id: %w", err)
 	}
-	claims := jwt.RegisteredClaims{
-		Issuer:    t.issuer,
-		Subject:   clientID,
-		Audience:  jwt.ClaimStrings{t.audience},
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
-		ID:        hex.EncodeToString(jti[:]),
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    t.issuer,
+			Subject:   c.ID,
+			Audience:  jwt.ClaimStrings{t.audience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+			ID:        hex.EncodeToString(jti[:]),
+		},
+		Scope: strings.Join(c.Scopes, " "),
 	}
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.key)
+	token := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	token.Header["kid"] = t.keys.SigningKID()
+	signed, err := token.SignedString(t.keys.signing())
 	if err != nil {
-		return "", fmt.Errorf("sign token for client %s: %w", clientID, err)
+		return "", fmt.Errorf("sign token for client %s: %w", c.ID, err)
 	}
 	return signed, nil
 }
 
-// Verify checks the token's signature and claims and returns the client id it was issued to.
-// The error wraps ErrInvalidToken and, where it applies, jwt.ErrTokenExpired; it never contains
-// the token.
-func (t *Tokens) Verify(token string) (string, error) {
-	var claims jwt.RegisteredClaims
-	_, err := t.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.key, nil })
+// Verify checks the token's signature, with the key its kid names, and its claims. The error
+// wraps ErrInvalidToken and, where it applies, jwt.ErrTokenExpired; it never contains the token.
+func (t *Tokens) Verify(token string) (Claims, error) {
+	now := time.Now()
+	t.mu.RLock()
+	v, ok := t.verified[token]
+	t.mu.RUnlock()
+	if ok && now.Before(v.expiresAt) {
+		return v.claims, nil
+	}
+
+	claims, expiresAt, err := t.verify(token)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return Claims{}, err
 	}
-	if claims.Subject == "" {
-		return "", fmt.Errorf("%w: no subject", ErrInvalidToken)
+	t.mu.Lock()
+	if len(t.verified) >= maxVerifiedTokens {
+		clear(t.verified)
 	}
-	return claims.Subject, nil
+	t.verified[token] = verifiedToken{claims: claims, expiresAt: expiresAt}
+	t.mu.Unlock()
+	return claims, nil
+}
+
+// verify parses and checks a token, and returns its claims and when it stops being accepted.
+func (t *Tokens) verify(token string) (Claims, time.Time, error) {
+	var claims tokenClaims
+	_, err := t.parser.ParseWithClaims(token, &claims, t.key)
+	if err != nil {
+		return Claims{}, time.Time{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	switch {
+	case claims.Subject == "":
+		return Claims{}, time.Time{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
+	case claims.IssuedAt == nil:
+		return Claims{}, time.Time{}, fmt.Errorf("%w: no iat", ErrInvalidToken)
+	}
+	// The parser required exp; it allows the leeway past it.
+	return Claims{ClientID: claims.Subject, Scopes: strings.Fields(claims.Scope)}, claims.ExpiresAt.Add(Leeway), nil
+}
+
+// key picks the verification key by the token's kid. The method is already pinned by the parser
+// when this runs.
+func (t *Tokens) key(token *jwt.Token) (any, error) {
+	kid := DefaultKID
+	if v, present := token.Header["kid"]; present {
+		s, ok := v.(string)
+		if !ok {
+			return nil, errors.New("kid is not a string")
+		}
+		kid = s
+	}
+	key, ok := t.keys.lookup(kid)
+	if !ok {
+		return nil, errors.New("unknown kid")
+	}
+	return key, nil
 }

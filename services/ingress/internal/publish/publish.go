@@ -20,9 +20,10 @@ func ClientOpts() []kgo.Opt {
 		// acks=all is what makes a 202 durable. franz-go's idempotent producer (its default,
 		// kept) makes its internal retries safe from duplicates.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		// Every request waits for its own record, so lingering only adds latency; a short
-		// linger still batches what concurrent requests produce.
-		kgo.ProducerLinger(5 * time.Millisecond),
+		// Every request waits for its own record, so lingering only adds latency. No linger
+		// still batches: records of concurrent requests pile up while up to five produce
+		// requests are in flight (the idempotent producer's limit), and go out together.
+		kgo.ProducerLinger(0),
 		// No RecordDeliveryTimeout: every Publish is bounded by its context instead.
 	}
 }
@@ -79,6 +80,40 @@ func (p *Producer) Publish(ctx context.Context, key, value []byte) error {
 	if err != nil {
 		p.errors.WithLabelValues(reason(err)).Inc()
 		return fmt.Errorf("produce to %s: %w", p.topic, err)
+	}
+	return nil
+}
+
+// Record is one event record: its key and value.
+type Record struct {
+	Key, Value []byte
+}
+
+// PublishBatch writes records together and returns once Kafka acknowledged every one of them,
+// or when ctx is done or any of them failed. As with Publish, records may still be written after
+// it gave up; their sender got no acknowledgement and may send them again.
+func (p *Producer) PublishBatch(ctx context.Context, records []Record) error {
+	start := time.Now()
+	done := make(chan error, len(records))
+	promise := func(_ *kgo.Record, err error) { done <- err }
+	for _, r := range records {
+		p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: r.Key, Value: r.Value}, promise)
+	}
+	var err error
+	for range records {
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	p.latency.Observe(time.Since(start).Seconds())
+	if err != nil {
+		p.errors.WithLabelValues(reason(err)).Add(float64(len(records)))
+		return fmt.Errorf("produce %d records to %s: %w", len(records), p.topic, err)
 	}
 	return nil
 }

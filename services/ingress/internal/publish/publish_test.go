@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,64 @@ func TestPublishHonoursContext(t *testing.T) {
 	}
 	if elapsed > timeout+2*time.Second {
 		t.Errorf("Publish returned after %s with a %s timeout", elapsed, timeout)
+	}
+}
+
+func TestPublishBatchWritesAll(t *testing.T) {
+	c := newCluster(t)
+	p := newProducer(t, c)
+	records := make([]Record, 50)
+	for i := range records {
+		records[i] = Record{Key: []byte(strconv.Itoa(i)), Value: []byte(`{"n":` + strconv.Itoa(i) + `}`)}
+	}
+	if err := p.PublishBatch(t.Context(), records); err != nil {
+		t.Fatalf("PublishBatch: %v", err)
+	}
+
+	consumer, err := kgo.NewClient(
+		kgo.SeedBrokers(c.ListenAddrs()...),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	got := map[string]string{}
+	for len(got) < len(records) && ctx.Err() == nil {
+		consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[string(r.Key)] = string(r.Value) })
+	}
+	for _, r := range records {
+		if got[string(r.Key)] != string(r.Value) {
+			t.Errorf("record %s: consumed %q, want %q", r.Key, got[string(r.Key)], r.Value)
+		}
+	}
+}
+
+// TestPublishBatchHonoursContext holds every produce request at the broker and checks that
+// PublishBatch gives up when its context ends.
+func TestPublishBatchHonoursContext(t *testing.T) {
+	c := newCluster(t)
+	release := make(chan struct{})
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	p := newProducer(t, c)
+	t.Cleanup(func() { close(release) })
+
+	const timeout = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	start := time.Now()
+	err := p.PublishBatch(ctx, []Record{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte("b"), Value: []byte("2")}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("PublishBatch error = %v, want a wrapped context.DeadlineExceeded", err)
+	}
+	if elapsed := time.Since(start); elapsed > timeout+2*time.Second {
+		t.Errorf("PublishBatch returned after %s with a %s timeout", elapsed, timeout)
 	}
 }

@@ -1,0 +1,499 @@
+// Command ingress is the ingress part of `make bench`: it starts bin/ingress against a real
+// Kafka broker (KAFKA_BROKERS) and measures, with one load generator, accepted events per second
+// and p50/p99 latency for single events and for batches of 100, beside a baseline measured in the
+// same run: a bare net/http handler that reads the body and answers 202. It prints a table and
+// writes it as JSON (-out).
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Targets from issue 4, checked and reported.
+const (
+	targetSingleRatio   = 0.5
+	targetBatchEventsPS = 100_000
+	targetSteadyP99     = 25 * time.Millisecond
+)
+
+type options struct {
+	out      string
+	duration time.Duration
+	warmup   time.Duration
+	workers  int
+	bworkers int
+	rate     int
+	only     string
+	brokers  string
+	binDir   string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.out, "out", "bench-ingress.json", "where to write the results as JSON")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each scenario")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each scenario")
+	flag.IntVar(&o.workers, "workers", 256, "concurrent connections of the closed-loop scenarios")
+	flag.IntVar(&o.bworkers, "batch-workers", 64, "concurrent connections of the closed-loop batch scenarios")
+	flag.IntVar(&o.rate, "rate", 2000, "single events per second of the steady (open-loop) scenario")
+	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains this")
+	flag.Parse()
+	o.brokers = envOr("KAFKA_BROKERS", "127.0.0.1:9092")
+	o.binDir = envOr("BIN_DIR", "../bin")
+
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench ingress:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// result is one scenario's measurements.
+type result struct {
+	Scenario     string  `json:"scenario"`
+	Target       string  `json:"target"` // baseline or ingress
+	Mode         string  `json:"mode"`   // closed (max throughput) or open (fixed rate)
+	EventsPerReq int     `json:"events_per_request"`
+	Seconds      float64 `json:"seconds"`
+	Requests     int     `json:"requests"`
+	Errors       int     `json:"errors"`
+	RequestsPS   float64 `json:"requests_per_second"`
+	EventsPS     float64 `json:"events_per_second"`
+	P50Ms        float64 `json:"p50_ms"`
+	P99Ms        float64 `json:"p99_ms"`
+	MaxMs        float64 `json:"max_ms"`
+}
+
+type report struct {
+	Started  time.Time          `json:"started"`
+	Brokers  string             `json:"kafka_brokers"`
+	Workers  int                `json:"workers"`
+	BWorkers int                `json:"batch_workers"`
+	Results  []result           `json:"results"`
+	Ratios   map[string]float64 `json:"ratios"`
+	Targets  map[string]bool    `json:"targets_met"`
+	Failures []string           `json:"failures,omitempty"`
+}
+
+func run(ctx context.Context, o options) error {
+	ingressURL, token, stop, err := startIngress(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	baseline, err := startBaseline()
+	if err != nil {
+		return err
+	}
+	defer baseline.Close()
+	baseURL := "http://" + baseline.Addr
+
+	singles := make([][]byte, 2000)
+	for i := range singles {
+		singles[i] = eventJSON()
+	}
+	batches := make([][]byte, 200)
+	for i := range batches {
+		items := make([][]byte, 100)
+		for j := range items {
+			items[j] = eventJSON()
+		}
+		batches[i] = append(append([]byte("["), bytes.Join(items, []byte(","))...), ']')
+	}
+
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns:        o.workers * 2,
+		MaxIdleConnsPerHost: o.workers * 2,
+		DisableCompression:  true,
+	}, Timeout: 30 * time.Second}
+	gen := generator{client: client, token: token, duration: o.duration, warmup: o.warmup}
+
+	rep := report{Started: time.Now().UTC(), Brokers: o.brokers, Workers: o.workers, BWorkers: o.bworkers}
+	scenarios := []struct {
+		name, target, url string
+		bodies            [][]byte
+		events            int
+		open              bool
+	}{
+		{"baseline single", "baseline", baseURL + "/events", singles, 1, false},
+		{"ingress single", "ingress", ingressURL + "/events", singles, 1, false},
+		{"baseline batch of 100", "baseline", baseURL + "/events/batch", batches, 100, false},
+		{"ingress batch of 100", "ingress", ingressURL + "/events/batch", batches, 100, false},
+		{fmt.Sprintf("baseline steady %d/s", o.rate), "baseline", baseURL + "/events", singles, 1, true},
+		{fmt.Sprintf("ingress steady %d/s", o.rate), "ingress", ingressURL + "/events", singles, 1, true},
+	}
+	for _, sc := range scenarios {
+		if !strings.Contains(sc.name, o.only) {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "bench ingress: %s ...\n", sc.name)
+		var r result
+		switch {
+		case sc.open:
+			r = gen.open(ctx, sc.url, sc.bodies, o.rate, o.workers)
+		case sc.events > 1:
+			r = gen.closed(ctx, sc.url, sc.bodies, o.bworkers)
+		default:
+			r = gen.closed(ctx, sc.url, sc.bodies, o.workers)
+		}
+		r.Scenario, r.Target, r.EventsPerReq = sc.name, sc.target, sc.events
+		r.EventsPS = r.RequestsPS * float64(sc.events)
+		rep.Results = append(rep.Results, r)
+	}
+
+	byName := map[string]result{}
+	for _, r := range rep.Results {
+		byName[r.Scenario] = r
+	}
+	single, baseSingle := byName["ingress single"], byName["baseline single"]
+	batch, baseBatch := byName["ingress batch of 100"], byName["baseline batch of 100"]
+	steady := byName[fmt.Sprintf("ingress steady %d/s", o.rate)]
+	rep.Ratios = map[string]float64{
+		"single_events_ps_vs_baseline": ratio(single.EventsPS, baseSingle.EventsPS),
+		"batch_events_ps_vs_baseline":  ratio(batch.EventsPS, baseBatch.EventsPS),
+	}
+	rep.Targets = map[string]bool{
+		fmt.Sprintf("single >= %.0f%% of baseline", targetSingleRatio*100): rep.Ratios["single_events_ps_vs_baseline"] >= targetSingleRatio,
+		fmt.Sprintf("batch >= %d events/s", targetBatchEventsPS):           batch.EventsPS >= targetBatchEventsPS,
+		fmt.Sprintf("steady %d/s p99 < %s", o.rate, targetSteadyP99):       steady.P99Ms < float64(targetSteadyP99.Milliseconds()) && steady.Errors == 0,
+	}
+	for _, r := range rep.Results {
+		if r.Errors > 0 {
+			rep.Failures = append(rep.Failures, fmt.Sprintf("%s: %d failed requests", r.Scenario, r.Errors))
+		}
+	}
+
+	printTable(os.Stdout, rep)
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.out, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", o.out, err)
+	}
+	fmt.Printf("written to %s\n", o.out)
+	return nil
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func printTable(w io.Writer, rep report) {
+	fmt.Fprintf(w, "\ningress load (%d connections, %d for batches, kafka %s)\n", rep.Workers, rep.BWorkers, rep.Brokers)
+	fmt.Fprintf(w, "%-26s %10s %12s %9s %9s %9s %7s\n", "scenario", "req/s", "events/s", "p50 ms", "p99 ms", "max ms", "errors")
+	for _, r := range rep.Results {
+		fmt.Fprintf(w, "%-26s %10.0f %12.0f %9.2f %9.2f %9.2f %7d\n", r.Scenario, r.RequestsPS, r.EventsPS, r.P50Ms, r.P99Ms, r.MaxMs, r.Errors)
+	}
+	fmt.Fprintf(w, "single events vs baseline: %.2f   batch of 100 vs baseline: %.2f\n",
+		rep.Ratios["single_events_ps_vs_baseline"], rep.Ratios["batch_events_ps_vs_baseline"])
+	keys := make([]string, 0, len(rep.Targets))
+	for k := range rep.Targets {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		mark := "met"
+		if !rep.Targets[k] {
+			mark = "NOT MET"
+		}
+		fmt.Fprintf(w, "target %-34s %s\n", k, mark)
+	}
+	for _, f := range rep.Failures {
+		fmt.Fprintf(w, "!! %s\n", f)
+	}
+}
+
+// ---- the load generator ----
+
+type generator struct {
+	client   *http.Client
+	token    string
+	duration time.Duration
+	warmup   time.Duration
+}
+
+// send posts one body and reports whether the answer was a success (2xx).
+func (g generator) send(ctx context.Context, url string, body []byte) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+g.token)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode/100 == 2
+}
+
+// closed runs workers that each send the next request as soon as the last one is answered: the
+// most the target can take at that concurrency.
+func (g generator) closed(ctx context.Context, url string, bodies [][]byte, workers int) result {
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		errs      int
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	measureFrom := start.Add(g.warmup)
+	end := measureFrom.Add(g.duration)
+	for w := range workers {
+		wg.Go(func() {
+			var mine []time.Duration
+			bad := 0
+			for i := w; ; i += workers {
+				t0 := time.Now()
+				if t0.After(end) {
+					break
+				}
+				ok := g.send(ctx, url, bodies[i%len(bodies)])
+				if t0.Before(measureFrom) {
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+				if !ok {
+					bad++
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			errs += bad
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return summarize("closed", latencies, errs, g.duration)
+}
+
+// open sends rate requests per second on a fixed schedule whatever the answers, from up to
+// workers connections, and measures each latency from the moment it was due, so that a stall
+// shows in the latencies instead of lowering the load.
+func (g generator) open(ctx context.Context, url string, bodies [][]byte, rate, workers int) result {
+	total := int(g.warmup.Seconds()*float64(rate)) + int(g.duration.Seconds()*float64(rate))
+	warm := int(g.warmup.Seconds() * float64(rate))
+	interval := time.Second / time.Duration(rate)
+	due := make(chan int, total)
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		errs      int
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			var mine []time.Duration
+			bad := 0
+			for i := range due {
+				at := start.Add(time.Duration(i) * interval)
+				ok := g.send(ctx, url, bodies[i%len(bodies)])
+				if i < warm {
+					continue
+				}
+				mine = append(mine, time.Since(at))
+				if !ok {
+					bad++
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			errs += bad
+			mu.Unlock()
+		})
+	}
+	for i := range total {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		due <- i
+	}
+	close(due)
+	wg.Wait()
+	return summarize("open", latencies, errs, g.duration)
+}
+
+func summarize(mode string, latencies []time.Duration, errs int, d time.Duration) result {
+	slices.Sort(latencies)
+	pct := func(p float64) float64 {
+		if len(latencies) == 0 {
+			return 0
+		}
+		i := min(len(latencies)-1, int(p*float64(len(latencies))))
+		return float64(latencies[i].Microseconds()) / 1000
+	}
+	return result{
+		Mode:       mode,
+		Seconds:    d.Seconds(),
+		Requests:   len(latencies),
+		Errors:     errs,
+		RequestsPS: float64(len(latencies)) / d.Seconds(),
+		P50Ms:      pct(0.50),
+		P99Ms:      pct(0.99),
+		MaxMs:      pct(1),
+	}
+}
+
+// ---- the targets ----
+
+// startBaseline serves the bare handler the ingress is compared with: it reads the body and
+// answers 202.
+func startBaseline() (*http.Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"status":"accepted"}`))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}
+
+// startIngress starts bin/ingress with its own topic and a client whose rate limit the load
+// cannot reach, and returns its URL and a token.
+func startIngress(ctx context.Context, o options) (string, string, func(), error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", "", nil, err
+	}
+	secret := randomHex(16)
+	logFile, err := os.CreateTemp("", "bench-ingress-*.log")
+	if err != nil {
+		return "", "", nil, err
+	}
+	cmd := exec.Command(filepath.Join(o.binDir, "ingress"))
+	cmd.Env = append(os.Environ(),
+		"INGRESS_ADDR="+addr,
+		"KAFKA_BROKERS="+o.brokers,
+		"EVENTS_TOPIC=bench.ingress."+randomHex(4),
+		"AUTH_CLIENTS=bench:"+secret,
+		"JWT_SECRET="+randomHex(32),
+		"RATE_LIMIT_RPS=1000000000",
+		"RATE_LIMIT_BURST=1000000000",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return "", "", nil, fmt.Errorf("start %s (run `make build`): %w", cmd.Path, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		logFile.Close()
+		os.Remove(logFile.Name())
+	}
+	fail := func(err error) (string, string, func(), error) {
+		stop()
+		b, _ := os.ReadFile(logFile.Name())
+		if len(b) > 3000 {
+			b = b[len(b)-3000:]
+		}
+		return "", "", nil, fmt.Errorf("%w\n%s", err, b)
+	}
+
+	url := "http://" + addr
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return fail(errors.New("ingress exited while starting"))
+		default:
+		}
+		if resp, err := http.Get(url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return fail(errors.New("ingress not ready within 60s"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	body := fmt.Sprintf(`{"client_id":"bench","client_secret":%q}`, secret)
+	resp, err := http.Post(url+"/auth/token", "application/json", strings.NewReader(body))
+	if err != nil {
+		return fail(fmt.Errorf("get token: %w", err))
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		return fail(fmt.Errorf("get token: status %d", resp.StatusCode))
+	}
+	_ = ctx
+	return url, tok.AccessToken, stop, nil
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func eventJSON() []byte {
+	id := newUUID()
+	return fmt.Appendf(nil, `{"event_id":%q,"user_id":"user-%s","event_name":"purchase","event_time":"2026-11-24T10:00:00.750Z","value":"19.99","campaign_id":"camp-1","source":"bench"}`, id, id[:8])
+}
