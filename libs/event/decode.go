@@ -8,12 +8,13 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 const (
-	// maxDepth bounds how deeply a document may nest, so a hostile body cannot make anything
+	// MaxDepth bounds how deeply an event may nest, so a hostile body cannot make anything
 	// that walks it recurse without end.
-	maxDepth = 32
+	MaxDepth = 32
 	// maxIDBytes bounds the free-form string fields; ids longer than this are garbage, not ids.
 	maxIDBytes = 256
 )
@@ -26,7 +27,7 @@ type field struct {
 }
 
 // fields is in CONTRACT.md order, which is also the order errors are reported in.
-var fields = []field{
+var fields = [...]field{
 	{"event_id", "eventId", true, readEventID},
 	{"user_id", "userId", true, func(r *Raw, raw json.RawMessage, _ Names) (reason string) {
 		r.UserID, reason = readID(raw)
@@ -67,8 +68,8 @@ func Decode(data []byte, names Names) (Raw, error) {
 		return Raw{}, &ValidationError{Fields: errs}
 	}
 	var r Raw
-	for i, f := range fields {
-		v := vals[i]
+	for i := range fields {
+		f, v := &fields[i], &vals[i]
 		switch {
 		case v.conflict != "":
 			errs = append(errs, FieldError{f.snake, v.conflict})
@@ -90,65 +91,159 @@ func Decode(data []byte, names Names) (Raw, error) {
 // it cannot be used.
 type given struct {
 	key      string
-	raw      json.RawMessage // nil when absent or null
+	raw      json.RawMessage // nil when absent or null; a slice of the input, never kept
 	conflict string
 }
 
 // splitObject checks that data is one JSON object of bounded depth and returns the values of the
 // known fields, in the order of fields.
-func splitObject(data []byte) ([]given, []FieldError) {
+func splitObject(data []byte) ([len(fields)]given, []FieldError) {
+	var vals [len(fields)]given
 	// The depth check comes first: it is a flat loop, and it names the problem where the
 	// standard library would only report its own limit as a syntax error.
-	if tooDeep(data, maxDepth) {
-		return nil, bodyError(fmt.Sprintf("must not be nested deeper than %d levels", maxDepth))
+	if TooDeep(data, MaxDepth) {
+		return vals, bodyError(fmt.Sprintf("must not be nested deeper than %d levels", MaxDepth))
 	}
-	// Unmarshal validates the whole input (including trailing data) before copying it.
-	var whole json.RawMessage
-	if err := json.Unmarshal(data, &whole); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return nil, bodyError(fmt.Sprintf("invalid JSON at byte %d: %s", syn.Offset, syn.Error()))
-		}
-		return nil, bodyError("invalid JSON: " + err.Error())
+	// Valid checks the whole input, trailing data included, without building anything. Only a
+	// broken body pays for Unmarshal, which says where and why.
+	if !json.Valid(data) {
+		return vals, syntaxError(data)
 	}
-	dec := json.NewDecoder(bytes.NewReader(whole))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, bodyError("must be a JSON object")
+	// From here data is known to be valid JSON, so the walk below needs no error checks: it
+	// only finds where each top-level key and value begins and ends.
+	i := skipSpace(data, 0)
+	if data[i] != '{' {
+		return vals, bodyError("must be a JSON object")
 	}
-	vals := make([]given, len(fields))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, bodyError("invalid JSON: " + err.Error())
+	for i = skipSpace(data, i+1); data[i] != '}'; {
+		keyEnd := stringEnd(data, i)
+		key := data[i:keyEnd]
+		start := skipSpace(data, skipSpace(data, keyEnd)+1) // past the colon
+		end := valueEnd(data, start)
+		raw := json.RawMessage(data[start:end])
+		if i = skipSpace(data, end); data[i] == ',' {
+			i = skipSpace(data, i+1)
 		}
-		key, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, bodyError("invalid JSON: " + err.Error())
-		}
-		raw = bytes.TrimSpace(raw)
-		i := slices.IndexFunc(fields, func(f field) bool { return key == f.snake || key == f.camel })
-		if i < 0 || string(raw) == "null" {
+
+		k, name := fieldIndex(key)
+		if k < 0 || string(raw) == "null" {
 			continue // unknown fields are allowed; null is the same as absent
 		}
-		v := &vals[i]
+		v := &vals[k]
 		switch {
 		case v.raw == nil:
-			v.key, v.raw = key, raw
+			v.key, v.raw = name, raw
 		case v.conflict == "" && !sameJSON(v.raw, raw):
-			v.conflict = fmt.Sprintf("given twice as %s and %s", v.key, key)
+			v.conflict = fmt.Sprintf("given twice as %s and %s", v.key, name)
 		}
 	}
 	return vals, nil
+}
+
+// syntaxError says where and why data, which json.Valid refused, is not JSON.
+func syntaxError(data []byte) []FieldError {
+	var whole json.RawMessage
+	err := json.Unmarshal(data, &whole)
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &syn):
+		return bodyError(fmt.Sprintf("invalid JSON at byte %d: %s", syn.Offset, syn.Error()))
+	case err != nil:
+		return bodyError("invalid JSON: " + err.Error())
+	}
+	return bodyError("invalid JSON") // not reached: Valid and Unmarshal share one scanner
+}
+
+// fieldIndex returns the index in fields of the quoted object key, and the key unquoted, or -1
+// when the key is none of the accepted spellings.
+func fieldIndex(key []byte) (int, string) {
+	name := key[1 : len(key)-1]
+	if bytes.IndexByte(name, '\\') >= 0 {
+		var s string
+		_ = json.Unmarshal(key, &s) // a key from valid JSON always unquotes
+		name = []byte(s)
+	}
+	// Names with invalid UTF-8 never match: unquoting would turn it into U+FFFD, and every
+	// spelling is ASCII.
+	for i := range fields {
+		switch f := &fields[i]; string(name) {
+		case f.snake:
+			return i, f.snake
+		case f.camel:
+			return i, f.camel
+		}
+	}
+	return -1, ""
+}
+
+// skipSpace returns the index of the first byte from i on that is not JSON whitespace.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string that starts at data[i].
+func stringEnd(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++ // the escaped byte cannot end the string
+		case '"':
+			return i + 1
+		}
+	}
+	return len(data)
+}
+
+// valueEnd returns the index just past the JSON value that starts at data[i].
+func valueEnd(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return stringEnd(data, i)
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				i = stringEnd(data, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return len(data)
+	}
+	// A number, true, false or null runs to the next delimiter.
+	for i < len(data) {
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
 }
 
 func bodyError(reason string) []FieldError {
 	return []FieldError{{Field: "body", Reason: reason}}
 }
 
-// tooDeep reports whether JSON nests arrays and objects deeper than limit.
-func tooDeep(data []byte, limit int) bool {
+// TooDeep reports whether the JSON in data nests arrays and objects deeper than limit. It is a
+// flat loop over the bytes, so it is safe to run before anything that recurses into data, and it
+// works on invalid JSON too. Decode refuses an event deeper than MaxDepth.
+func TooDeep(data []byte, limit int) bool {
 	depth := 0
 	inString, escaped := false, false
 	for _, c := range data {
@@ -184,9 +279,30 @@ func sameJSON(a, b json.RawMessage) bool {
 	return da.Decode(&va) == nil && db.Decode(&vb) == nil && reflect.DeepEqual(va, vb)
 }
 
-func readString(raw json.RawMessage) (string, string) {
+// unquote returns the text of the JSON string raw; ok is false when raw is not a string.
+func unquote(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	// Most strings need no work: no escapes, and valid UTF-8, which Unmarshal would otherwise
+	// repair with U+FFFD. Control characters cannot occur unescaped in valid JSON.
+	if text := raw[1 : len(raw)-1]; bytes.IndexByte(text, '\\') < 0 && utf8.Valid(text) {
+		return string(text), true
+	}
+	return unquoteSlow(raw)
+}
+
+// unquoteSlow is apart from unquote so that only strings that need it pay for the heap
+// allocation of s, whose address escapes to Unmarshal.
+func unquoteSlow(raw json.RawMessage) (string, bool) {
 	var s string
-	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	err := json.Unmarshal(raw, &s)
+	return s, err == nil
+}
+
+func readString(raw json.RawMessage) (string, string) {
+	s, ok := unquote(raw)
+	if !ok {
 		return "", "must be a string"
 	}
 	return s, ""

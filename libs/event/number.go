@@ -31,6 +31,13 @@ var maxCents = decimal.NewFromInt(math.MaxInt64)
 // "+1", ".5" and spaces are all refused. The result has no trailing zeros in its coefficient,
 // so equal numbers decode to the same representation.
 func parseDecimal(s string) (decimal.Decimal, error) {
+	d, _, err := scanDecimal(s)
+	return d, err
+}
+
+// scanDecimal is parseDecimal that also returns how many digits d has before the decimal point
+// (for d = 0, or |d| < 1, zero or less).
+func scanDecimal(s string) (d decimal.Decimal, intDigits int, err error) {
 	i := 0
 	neg := i < len(s) && s[i] == '-'
 	if neg {
@@ -38,13 +45,13 @@ func parseDecimal(s string) (decimal.Decimal, error) {
 	}
 	intPart := digits(s, &i)
 	if intPart == "" || len(intPart) > 1 && intPart[0] == '0' {
-		return decimal.Decimal{}, errNotNumber
+		return decimal.Decimal{}, 0, errNotNumber
 	}
 	var frac string
 	if i < len(s) && s[i] == '.' {
 		i++
 		if frac = digits(s, &i); frac == "" {
-			return decimal.Decimal{}, errNotNumber
+			return decimal.Decimal{}, 0, errNotNumber
 		}
 	}
 	exp := 0
@@ -56,7 +63,7 @@ func parseDecimal(s string) (decimal.Decimal, error) {
 		}
 		e := digits(s, &i)
 		if e == "" {
-			return decimal.Decimal{}, errNotNumber
+			return decimal.Decimal{}, 0, errNotNumber
 		}
 		for _, c := range e {
 			exp = min(exp*10+int(c-'0'), 1e9) // any exponent this big is out of range anyway
@@ -66,27 +73,54 @@ func parseDecimal(s string) (decimal.Decimal, error) {
 		}
 	}
 	if i != len(s) {
-		return decimal.Decimal{}, errNotNumber
+		return decimal.Decimal{}, 0, errNotNumber
 	}
 
-	coef := strings.TrimLeft(intPart+frac, "0")
-	trimmed := strings.TrimRight(coef, "0")
-	exp += len(coef) - len(trimmed) - len(frac)
+	// The coefficient is intPart+frac without its leading and trailing zeros; it is indexed in
+	// place rather than built, since most numbers need no big.Int at all.
+	all := len(intPart) + len(frac)
+	digit := func(k int) byte {
+		if k < len(intPart) {
+			return intPart[k]
+		}
+		return frac[k-len(intPart)]
+	}
+	lead := 0
+	for lead < all && digit(lead) == '0' {
+		lead++
+	}
+	end := all
+	for end > lead && digit(end-1) == '0' {
+		end--
+	}
+	n := end - lead // significant digits
+	exp += all - end - len(frac)
 	switch {
-	case trimmed == "":
-		return decimal.Zero, nil
+	case n == 0:
+		return decimal.Zero, 0, nil
 	case exp < -maxPlaces:
-		return decimal.Decimal{}, errPrecise
-	case len(trimmed)+exp > maxIntDigits && neg:
-		return decimal.Decimal{}, errTooSmall
-	case len(trimmed)+exp > maxIntDigits:
-		return decimal.Decimal{}, errTooLarge
+		return decimal.Decimal{}, 0, errPrecise
+	case n+exp > maxIntDigits && neg:
+		return decimal.Decimal{}, 0, errTooSmall
+	case n+exp > maxIntDigits:
+		return decimal.Decimal{}, 0, errTooLarge
 	}
-	n, _ := new(big.Int).SetString(trimmed, 10)
+	if n <= 18 { // fits an int64
+		var c int64
+		for k := lead; k < end; k++ {
+			c = c*10 + int64(digit(k)-'0')
+		}
+		if neg {
+			c = -c
+		}
+		return decimal.New(c, int32(exp)), n + exp, nil
+	}
+	coef := strings.TrimRight(strings.TrimLeft(intPart+frac, "0"), "0")
+	b, _ := new(big.Int).SetString(coef, 10)
 	if neg {
-		n.Neg(n)
+		b.Neg(b)
 	}
-	return decimal.NewFromBigInt(n, int32(exp)), nil
+	return decimal.NewFromBigInt(b, int32(exp)), n + exp, nil
 }
 
 func digits(s string, i *int) string {
@@ -101,9 +135,8 @@ func digits(s string, i *int) string {
 func numberText(raw json.RawMessage) (text string, isString, ok bool) {
 	switch c := raw[0]; {
 	case c == '"':
-		var s string
-		err := json.Unmarshal(raw, &s)
-		return s, true, err == nil
+		s, ok := unquote(raw)
+		return s, true, ok
 	case c == '-' || '0' <= c && c <= '9':
 		return string(raw), false, true
 	}
@@ -116,7 +149,7 @@ func readValue(raw json.RawMessage) (decimal.Decimal, string) {
 	if !ok {
 		return decimal.Decimal{}, "must be a number or numeric string"
 	}
-	d, err := parseDecimal(text)
+	d, intDigits, err := scanDecimal(text)
 	switch {
 	case errors.Is(err, errNotNumber):
 		return decimal.Decimal{}, "must be a number or numeric string"
@@ -126,7 +159,8 @@ func readValue(raw json.RawMessage) (decimal.Decimal, string) {
 		return decimal.Decimal{}, "must be >= 0"
 	case err != nil:
 		return decimal.Decimal{}, err.Error()
-	case cents(d).GreaterThan(maxCents):
+	// Below 1e16 the cents stay under 1e18 whatever the rounding: no need to compute them.
+	case intDigits > 16 && cents(d).GreaterThan(maxCents):
 		return decimal.Decimal{}, "is too large"
 	}
 	return d, ""

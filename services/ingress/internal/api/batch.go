@@ -21,8 +21,8 @@ const (
 	// MaxBatchBytes is the largest body POST /events/batch accepts.
 	MaxBatchBytes = 1 << 20
 	// maxBatchDepth bounds the nesting of a whole batch: the envelope's two levels around events
-	// that event.Decode bounds to 32 each.
-	maxBatchDepth = 34
+	// that event.Decode bounds to event.MaxDepth each.
+	maxBatchDepth = event.MaxDepth + 2
 )
 
 // Item statuses in a batch answer.
@@ -110,7 +110,7 @@ func (h *eventsHandler) postBatch(c *gin.Context) {
 // the problem with the body as a whole.
 func splitBatch(data []byte) ([]json.RawMessage, *event.FieldError) {
 	// Depth first, with a flat loop: nothing below recurses into an unbounded document.
-	if tooDeep(data, maxBatchDepth) {
+	if event.TooDeep(data, maxBatchDepth) {
 		return nil, &event.FieldError{Field: "body", Reason: fmt.Sprintf("must not be nested deeper than %d levels", maxBatchDepth)}
 	}
 	if !json.Valid(data) {
@@ -177,31 +177,6 @@ func splitArray(array []byte) []json.RawMessage {
 		}
 	}
 	return items
-}
-
-// tooDeep reports whether JSON nests arrays and objects deeper than limit.
-func tooDeep(data []byte, limit int) bool {
-	depth := 0
-	inString, escaped := false, false
-	for _, c := range data {
-		switch {
-		case escaped:
-			escaped = false
-		case inString && c == '\\':
-			escaped = true
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{' || c == '[':
-			depth++
-			if depth > limit {
-				return true
-			}
-		case c == '}' || c == ']':
-			depth--
-		}
-	}
-	return false
 }
 
 // syntaxProblem says where and why data is not JSON, by line and column (both from 1).
