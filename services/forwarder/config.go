@@ -44,7 +44,9 @@ Environment (defaults in brackets):
   CIRCUIT_PROBE_INTERVAL     first wait between probes while open [1s]
   CIRCUIT_MAX_PROBE_INTERVAL longest wait between probes [30s]
   COMMIT_INTERVAL            how often finished offsets are committed [1s]
-  SHUTDOWN_TIMEOUT           how long a revoke or shutdown waits for in-flight records [20s]
+  SHUTDOWN_TIMEOUT           how long a revoke or shutdown waits for in-flight records, at most
+                             50s (under the group's 60 s rebalance timeout) and at least
+                             DELIVERY_ATTEMPT_TIMEOUT + 5s [20s]
   LOG_LEVEL                  debug, info, warn, error [info]
 `
 
@@ -114,11 +116,11 @@ func loadConfig(env *config.Env) (Config, error) {
 		ProbeInterval: env.Duration("CIRCUIT_PROBE_INTERVAL", time.Second, time.Millisecond, time.Hour),
 		MaxProbe:      env.Duration("CIRCUIT_MAX_PROBE_INTERVAL", 30*time.Second, time.Millisecond, time.Hour),
 		CommitEvery:   env.Duration("COMMIT_INTERVAL", time.Second, 10*time.Millisecond, time.Minute),
-		ShutdownTO:    env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, time.Second, 10*time.Minute),
+		ShutdownTO:    env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, time.Second, 50*time.Second),
 	}
 	if c.URL != "" {
 		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			env.Fail("ADEVENTSX_URL", "%q is not an http(s) URL", c.URL)
+			env.Fail("ADEVENTSX_URL", "is not an http(s) URL")
 		}
 	}
 	if c.MaxPerPart > c.MaxInFlight {
@@ -126,6 +128,9 @@ func loadConfig(env *config.Env) (Config, error) {
 	}
 	if c.MaxBackoff < c.Backoff {
 		env.Fail("DELIVERY_MAX_BACKOFF", "%s is shorter than DELIVERY_BACKOFF %s", c.MaxBackoff, c.Backoff)
+	}
+	if c.ShutdownTO < c.AttemptTO+5*time.Second {
+		env.Fail("SHUTDOWN_TIMEOUT", "%s must be at least DELIVERY_ATTEMPT_TIMEOUT (%s) + 5s, so that a revoke lets an attempt under way finish", c.ShutdownTO, c.AttemptTO)
 	}
 	if c.DLQTopic == c.EventsTopic || c.DedupeTopic == c.EventsTopic || c.DedupeTopic == c.DLQTopic {
 		env.Fail("DLQ_TOPIC", "EVENTS_TOPIC, DLQ_TOPIC and DEDUPE_TOPIC must be three different topics")
@@ -141,9 +146,18 @@ func (c Config) logAttrs() []any {
 	return []any{
 		slog.Any("kafka_brokers", c.Kafka.Brokers), "events_topic", c.EventsTopic, "dlq_topic", c.DLQTopic,
 		"dedupe_topic", c.DedupeTopic, "consumer_group", c.Group, "admin_addr", c.AdminAddr,
-		"adeventsx_url", c.URL, "adeventsx_api_key", config.Mask(c.APIKey), "max_rps", c.MaxRPS,
+		"adeventsx_url", redactURL(c.URL), "adeventsx_api_key", config.Mask(c.APIKey), "max_rps", c.MaxRPS,
 		"dedupe_window", c.DedupeWindow.String(), "max_in_flight", c.MaxInFlight,
 		"max_in_flight_per_partition", c.MaxPerPart, "max_attempts", c.MaxAttempts,
 		"backoff", c.Backoff.String(), "attempt_timeout", c.AttemptTO.String(),
 	}
+}
+
+// redactURL hides a password in the URL's user info for logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
 }

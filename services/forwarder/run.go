@@ -64,6 +64,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}, m)
 	store := dedupe.New(cfg.DedupeTopic, cfg.DedupeSize, cfg.DedupeWindow)
 
+	ln, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		return configError{fmt.Errorf("FORWARDER_ADMIN_ADDR: listen on %s: %w", cfg.AdminAddr, err)}
+	}
+	defer ln.Close()
+
 	eng, err := engine.New(engine.Config{
 		EventsTopic:     cfg.EventsTopic,
 		DLQTopic:        cfg.DLQTopic,
@@ -85,10 +91,6 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Addr:              cfg.AdminAddr,
 		Handler:           adminMux(eng.Client(), gate, m),
 		ReadHeaderTimeout: 5 * time.Second,
-	}
-	ln, err := net.Listen("tcp", cfg.AdminAddr)
-	if err != nil {
-		return configError{fmt.Errorf("FORWARDER_ADMIN_ADDR: listen on %s: %w", cfg.AdminAddr, err)}
 	}
 	adminErr := make(chan error, 1)
 	go func() { adminErr <- admin.Serve(ln) }()
@@ -129,9 +131,10 @@ func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]i
 	adm := kadm.NewClient(cl)
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	maxMessage := fmt.Sprint(engine.MaxMessageBytes(cfg.MaxRecord))
 	counts, err := kafka.EnsureTopics(tctx, adm, cfg.Kafka,
 		kafka.Topic{Name: cfg.EventsTopic},
-		kafka.Topic{Name: cfg.DLQTopic})
+		kafka.Topic{Name: cfg.DLQTopic, Configs: map[string]*string{"max.message.bytes": &maxMessage}})
 	if err != nil {
 		return nil, fmt.Errorf("topics: %w", err)
 	}

@@ -2,6 +2,8 @@ package deliver
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -36,11 +38,21 @@ func (s *script) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 }
 
-func testGate() *health.Gate {
-	return health.New(health.Config{
+// testGate is a gate that has seen the destination answer well lately (healthy successes), so a
+// failure counts against the event, as when other events are getting through.
+func testGate(t *testing.T, healthy int) *health.Gate {
+	g := health.New(health.Config{
 		Window: time.Minute, MinRequests: 1000, FailureRatio: 0.99,
 		ProbeInterval: time.Millisecond, MaxProbe: time.Millisecond, MaxInFlight: 8, MinInFlight: 1,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	for range healthy {
+		tk, err := g.Acquire(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Done(tk, health.Healthy)
+	}
+	return g
 }
 
 func TestDeliverRetriesThenSucceedsOrGivesUp(t *testing.T) {
@@ -65,7 +77,7 @@ func TestDeliverRetriesThenSucceedsOrGivesUp(t *testing.T) {
 			srv := httptest.NewServer(s)
 			defer srv.Close()
 			c := NewClient(srv.URL, "key-1", time.Second, time.Second, 4)
-			d := NewDeliverer(c, testGate(), Policy{
+			d := NewDeliverer(c, testGate(t, 50), Policy{
 				MaxAttempts: tt.maxAttempts, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
 			}, nil)
 			res, err := d.Deliver(t.Context(), "id-1", []byte(`{}`))
@@ -101,10 +113,57 @@ func TestDeliverTimesOutAnAttemptAndRetries(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := NewClient(srv.URL, "k", 50*time.Millisecond, time.Second, 4)
-	d := NewDeliverer(c, testGate(), Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, nil)
+	d := NewDeliverer(c, testGate(t, 50), Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, nil)
 	res, err := d.Deliver(t.Context(), "id", []byte(`{}`))
 	if err != nil || res.Final != Sent || res.Attempts != 2 {
 		t.Fatalf("Deliver = %+v, %v; want sent on the 2nd attempt", res, err)
+	}
+}
+
+// A lone event against an API that fails everything: with no success around, its failures are
+// the destination's, so it keeps trying (held back) instead of being exhausted into the DLQ.
+func TestDeliverHoldsALoneEventBackWhileEverythingFails(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, "k", time.Second, time.Second, 4)
+	d := NewDeliverer(c, testGate(t, 0), Policy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		res, err := d.Deliver(ctx, "id", []byte(`{}`))
+		if err == nil {
+			err = fmt.Errorf("finished as %d after %d attempts", res.Final, res.Attempts)
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := calls
+		mu.Unlock()
+		if n >= 8 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("a lone event gave up while everything failed: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d attempts in 10 s", n)
+		}
+		time.Sleep(time.Millisecond) // polling the server's call count
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Deliver = %v, want it still holding back until cancelled", err)
 	}
 }
 
@@ -114,7 +173,7 @@ func TestDeliverStopsWaitingWhenCancelled(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := NewClient(srv.URL, "k", time.Second, time.Second, 4)
-	d := NewDeliverer(c, testGate(), Policy{MaxAttempts: 10, InitialBackoff: time.Hour, MaxBackoff: time.Hour}, nil)
+	d := NewDeliverer(c, testGate(t, 50), Policy{MaxAttempts: 10, InitialBackoff: time.Hour, MaxBackoff: time.Hour}, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {

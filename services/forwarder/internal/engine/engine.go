@@ -22,6 +22,13 @@ import (
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
 
+// headroom is room above MaxRecordBytes for a dead-lettered record's headers and batch framing.
+const headroom = 64 << 10
+
+// MaxMessageBytes is the max.message.bytes the DLQ topic needs to take any record the engine
+// may dead-letter.
+func MaxMessageBytes(maxRecordBytes int) int { return maxRecordBytes + headroom }
+
 // Config tunes the engine.
 type Config struct {
 	EventsTopic     string
@@ -52,8 +59,11 @@ type Engine struct {
 	mu    sync.Mutex
 	parts map[int32]*partition
 
-	fatal    chan error         // a problem the engine cannot go on with; Run returns it
-	stopPoll context.CancelFunc // set by Run; ends the poll loop on a fatal problem
+	// A problem the engine cannot go on with: fail records the first and closes halted, which
+	// ends the poll loop; Run returns the error and the process exits (and is restarted).
+	failOnce sync.Once
+	fatal    error
+	halted   chan struct{}
 }
 
 // New builds the engine and its group client from baseOpts (seed brokers, logger, ...).
@@ -69,7 +79,7 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
 		slots:     make(chan struct{}, cfg.MaxInFlight),
 		home:      kgo.StickyKeyPartitioner(nil).ForTopic(cfg.EventsTopic),
 		parts:     make(map[int32]*partition),
-		fatal:     make(chan error, 1),
+		halted:    make(chan struct{}),
 	}
 	opts := append(append([]kgo.Opt{}, baseOpts...),
 		kgo.ConsumerGroup(cfg.Group),
@@ -88,6 +98,9 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
 		// Markers and DLQ writes are each waited on by a goroutine: send them at once. Batches
 		// still form while earlier produce requests are in flight (up to 5, idempotent).
 		kgo.ProducerLinger(0),
+		// A record up to MaxRecordBytes must fit in a DLQ or reroute write, headers included.
+		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes+headroom)),
+		kgo.BrokerMaxWriteBytes(int32(2*cfg.MaxRecordBytes+2*headroom)),
 		kgo.OnPartitionsAssigned(e.assigned),
 		kgo.OnPartitionsRevoked(e.revoked),
 		kgo.OnPartitionsLost(e.lost),
@@ -114,7 +127,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	}()
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
-	e.stopPoll = stopPoll
+	go func() {
+		select {
+		case <-e.halted:
+			stopPoll()
+		case <-pollCtx.Done():
+		}
+	}()
 	err := e.poll(pollCtx)
 	stopCommits()
 	<-commitDone
@@ -128,8 +147,8 @@ func (e *Engine) poll(ctx context.Context) error {
 		fetches := e.cl.PollRecords(ctx, 10000)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			select {
-			case err := <-e.fatal:
-				return err
+			case <-e.halted:
+				return e.fatal
 			default:
 				return nil
 			}
@@ -211,13 +230,20 @@ func (e *Engine) assigned(ctx context.Context, _ *kgo.Client, assigned map[strin
 	if err != nil {
 		// Without the markers a duplicate could be delivered twice. Stop (the process exits and
 		// is restarted); the partitions' records stay uncommitted for whoever reads them next.
-		select {
-		case e.fatal <- fmt.Errorf("read dedupe markers of partitions %v: %w", ids, err):
-		default:
-		}
-		e.stopPoll()
+		e.fail(fmt.Errorf("read dedupe markers of partitions %v: %w", ids, err))
 		return
 	}
+	for _, id := range ids {
+		if id >= e.cfg.Partitions {
+			// The topic grew: the key-to-partition check and the marker topic no longer match
+			// it. A restart refuses to start with the DEDUPE_TOPIC message that says what to do.
+			e.fail(fmt.Errorf("%s has grown to more than %d partitions since start", e.cfg.EventsTopic, e.cfg.Partitions))
+			return
+		}
+	}
+	// franz-go keeps a partition paused across rebalances: one paused under an earlier
+	// assignment must fetch again now.
+	e.cl.ResumeFetchPartitions(map[string][]int32{e.cfg.EventsTopic: ids})
 	e.metrics.Loaded.Add(float64(n))
 	e.log.Info("partitions assigned", "topic", e.cfg.EventsTopic, "partitions", ids,
 		"markers_loaded", n, "load_took", time.Since(start).Round(time.Millisecond).String())
@@ -264,6 +290,15 @@ func (e *Engine) detach(ids []int32) []*partition {
 		}
 	}
 	return parts
+}
+
+// fail stops the engine with err (the first one wins).
+func (e *Engine) fail(err error) {
+	e.failOnce.Do(func() {
+		e.fatal = err
+		e.log.Error("forwarder cannot go on; stopping", "err", err)
+		close(e.halted)
+	})
 }
 
 // InFlight is the number of records being worked on.

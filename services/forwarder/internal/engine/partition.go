@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -58,14 +59,12 @@ func (p *partition) highWater() int { return 2 * p.e.cfg.MaxPerPartition }
 func (p *partition) enqueue(recs []*kgo.Record) {
 	p.lock()
 	p.pending = append(p.pending, recs...)
-	pause := !p.paused && len(p.pending) >= p.highWater()
-	if pause {
+	if !p.paused && len(p.pending) >= p.highWater() {
+		// Under the lock, so a resume from the feeder cannot overtake it.
 		p.paused = true
-	}
-	p.unlock()
-	if pause {
 		p.e.cl.PauseFetchPartitions(map[string][]int32{p.e.cfg.EventsTopic: {p.id}})
 	}
+	p.unlock()
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -80,14 +79,11 @@ func (p *partition) next() *kgo.Record {
 			r := p.pending[0]
 			p.pending[0] = nil
 			p.pending = p.pending[1:]
-			resume := p.paused && len(p.pending) < p.highWater()/2
-			if resume {
+			if p.paused && len(p.pending) < p.highWater()/2 {
 				p.paused = false
-			}
-			p.unlock()
-			if resume {
 				p.e.cl.ResumeFetchPartitions(map[string][]int32{p.e.cfg.EventsTopic: {p.id}})
 			}
+			p.unlock()
 			return r
 		}
 		p.unlock()
@@ -151,7 +147,13 @@ func (p *partition) run(r *kgo.Record) {
 		<-p.active
 	}()
 	if err := p.e.process(p.stop, p.hard, r); err != nil {
-		// Not finished: the offset stays uncommitted and whoever owns the partition next redoes it.
+		if p.stop.Err() == nil {
+			// Not stopped, yet not finished (a DLQ or marker write Kafka refuses): the watermark
+			// could never pass this record, so stop rather than stall the partition unseen.
+			p.e.fail(fmt.Errorf("partition %d offset %d: %w", p.id, r.Offset, err))
+			return
+		}
+		// Stopped: the offset stays uncommitted and whoever owns the partition next redoes it.
 		p.e.log.Debug("record left unfinished", "partition", p.id, "offset", r.Offset, "err", err)
 		return
 	}

@@ -60,6 +60,8 @@ func (e *Engine) process(stop, hard context.Context, r *kgo.Record) error {
 	case deliver.Sent:
 		now := time.Now()
 		e.store.MarkDelivered(raw.EventID, now)
+		// Waits out a broker outage; ends only when a revoke's deadline passes (hard), which
+		// SHUTDOWN_TIMEOUT > DELIVERY_ATTEMPT_TIMEOUT keeps for real trouble.
 		if err := e.produce(hard, e.store.Marker(raw.EventID, now)); err != nil {
 			return fmt.Errorf("write delivered marker for %s: %w", raw.EventID, err)
 		}

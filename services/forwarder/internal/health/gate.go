@@ -120,6 +120,9 @@ func (g *Gate) Epoch() uint64 {
 // room, or the circuit is open and it is this caller's turn to probe.
 func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 	for {
+		if err := ctx.Err(); err != nil {
+			return Ticket{}, err
+		}
 		g.mu.Lock()
 		now := g.now()
 		var t Ticket
@@ -135,7 +138,7 @@ func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 			g.mu.Unlock()
 			if g.rps != nil {
 				if err := g.rps.Wait(ctx); err != nil {
-					g.Done(t, Healthy)
+					g.release(t)
 					return Ticket{}, err
 				}
 			}
@@ -170,9 +173,29 @@ func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 	}
 }
 
+// release returns a ticket that was never used for a request: no outcome, no sample.
+func (g *Gate) release(t Ticket) {
+	g.mu.Lock()
+	g.inFlight--
+	if t.probe {
+		g.probing = false
+	}
+	g.wakeLocked()
+	g.mu.Unlock()
+}
+
+func (g *Gate) wakeLocked() {
+	if g.waiters > 0 {
+		close(g.wake)
+		g.wake = make(chan struct{})
+	}
+}
+
 // Done returns a ticket with the attempt's outcome. counted says whether a failure counts against
-// the event's retry budget: not when the circuit was open for it, nor when this very failure
-// opened the circuit, since then the destination as a whole is failing.
+// the event's retry budget: only when most recent requests succeed, so the failure is the event's
+// own. Not when the circuit was open for it, nor when failures are most of the recent requests
+// (the destination as a whole is failing, even before enough requests were seen to open the
+// circuit, as with a lone event at night).
 func (g *Gate) Done(t Ticket, o Outcome) (counted bool) {
 	g.mu.Lock()
 	g.inFlight--
@@ -194,22 +217,21 @@ func (g *Gate) Done(t Ticket, o Outcome) (counted bool) {
 		// An attempt that started before the circuit opened.
 	default:
 		g.record(now, failed)
-		if failed && g.shouldOpen(now, o) {
+		total, failures := g.recent(now)
+		switch {
+		case failed && g.shouldOpen(o, total, failures):
 			g.open, g.epoch = true, g.epoch+1
 			g.reason = reasonOf(o)
 			g.probeWait = g.cfg.ProbeInterval
 			g.nextProbe = now.Add(g.probeWait)
 			changed = true
-		} else {
-			counted = failed
+		case failed:
+			counted = 2*failures < total
 		}
 		g.adapt(now, o)
 	}
 	open, reason, limit := g.open, g.reason, g.limit
-	if g.waiters > 0 {
-		close(g.wake)
-		g.wake = make(chan struct{})
-	}
+	g.wakeLocked()
 	g.mu.Unlock()
 
 	if changed {
@@ -248,9 +270,9 @@ func (g *Gate) record(now time.Time, failed bool) {
 	g.head = (g.head + 1) % ring
 }
 
-func (g *Gate) shouldOpen(now time.Time, o Outcome) bool {
+// recent counts the samples of the window and the failures among them.
+func (g *Gate) recent(now time.Time) (total, failed int) {
 	since := now.Add(-g.cfg.Window)
-	total, failed, refused := 0, 0, 0
 	for _, s := range g.samples {
 		if s.at.Before(since) {
 			continue
@@ -260,14 +282,16 @@ func (g *Gate) shouldOpen(now time.Time, o Outcome) bool {
 			failed++
 		}
 	}
+	return total, failed
+}
+
+func (g *Gate) shouldOpen(o Outcome, total, failed int) bool {
+	enough := g.cfg.MinRequests
 	if o == KeyRefused {
-		refused = 1
+		// 401/403 is about every request, so fewer of them are needed.
+		enough = max(1, enough/2)
 	}
-	// 401/403 is about every request, so fewer of them are needed.
-	if refused > 0 && failed >= max(1, g.cfg.MinRequests/2) && float64(failed) >= g.cfg.FailureRatio*float64(total) {
-		return true
-	}
-	return total >= g.cfg.MinRequests && float64(failed) >= g.cfg.FailureRatio*float64(total)
+	return total >= enough && float64(failed) >= g.cfg.FailureRatio*float64(total)
 }
 
 // adapt moves the concurrency limit: halve on a 429 (at most once a second, so one burst of 429s

@@ -2,6 +2,8 @@ package health
 
 import (
 	"context"
+
+	"golang.org/x/time/rate"
 	"io"
 	"log/slog"
 	"testing"
@@ -30,11 +32,13 @@ func TestGateOpensWhenMostRequestsFailAndClosesOnAProbe(t *testing.T) {
 	g := newTestGate(func(open bool) { changes <- open })
 
 	counted := []bool{}
-	for _, o := range []Outcome{Healthy, Failing, Failing, Failing} {
+	for _, o := range []Outcome{Healthy, Healthy, Healthy, Healthy, Failing, Failing, Failing, Failing} {
 		counted = append(counted, attempt(t, g, o))
 	}
-	if want := []bool{false, true, true, false}; !equal(counted, want) {
-		t.Fatalf("counted = %v, want %v: the failure that opens the circuit is the outage's", counted, want)
+	// Failures count while most requests succeed; the one that makes failures half opens the
+	// circuit and is the outage's.
+	if want := []bool{false, false, false, false, true, true, true, false}; !equal(counted, want) {
+		t.Fatalf("counted = %v, want %v", counted, want)
 	}
 	if !g.Open() || <-changes != true || g.Epoch() != 1 {
 		t.Fatalf("open=%v epoch=%d, want open in epoch 1", g.Open(), g.Epoch())
@@ -58,6 +62,18 @@ func TestGateOpensWhenMostRequestsFailAndClosesOnAProbe(t *testing.T) {
 	}
 	if attempt(t, g, Healthy) || g.Open() || <-changes != false {
 		t.Fatalf("a successful probe did not close the circuit")
+	}
+}
+
+// A lone event at night against a dead API: too few requests to open the circuit, but its
+// failures are all there is, so none of them counts against it.
+func TestGateLoneFailuresDoNotCount(t *testing.T) {
+	g := newTestGate(nil)
+	g.cfg.MinRequests = 1000
+	for i := range 10 {
+		if attempt(t, g, Failing) {
+			t.Fatalf("failure %d counted against the event with no success around it", i+1)
+		}
 	}
 }
 
@@ -104,11 +120,52 @@ func TestGateHoldsCallersAtTheLimit(t *testing.T) {
 		_, err := g.Acquire(t.Context())
 		got <- err
 	}()
+	// Free the slot only once the caller is really waiting, so the wake-up path is what is tested.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		g.mu.Lock()
+		waiting := g.waiters == 1
+		g.mu.Unlock()
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the third caller never started waiting")
+		}
+		time.Sleep(time.Millisecond) // polling the gate's waiter count
+	}
 	g.Done(a, Healthy)
-	if err := <-got; err != nil {
-		t.Fatalf("a waiting caller was not let through when a slot freed: %v", err)
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("a waiting caller failed when a slot freed: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a waiting caller was not woken when a slot freed")
 	}
 	g.Done(b, Healthy)
+}
+
+// A caller whose context ends while it waits for the rate limit gives its ticket back without an
+// outcome: a probe ticket returned this way must not close the circuit.
+func TestGateCancelledProbeDoesNotCloseTheCircuit(t *testing.T) {
+	g := newTestGate(nil)
+	for range 4 {
+		attempt(t, g, Failing)
+	}
+	if !g.Open() {
+		t.Fatal("circuit not open after 4 failures")
+	}
+	g.rps = rate.NewLimiter(rate.Limit(0.001), 1)
+	g.rps.Allow() // empty the bucket: the next Wait cannot be met before the deadline
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := g.Acquire(ctx); err == nil {
+		t.Fatal("Acquire succeeded though the rate limit could not be met before the deadline")
+	}
+	if !g.Open() {
+		t.Fatal("a probe that never went out closed the circuit")
+	}
 }
 
 func equal(a, b []bool) bool {
