@@ -75,7 +75,7 @@ test: unit-test fuzz e2e-test
 # real broker, started here (and stopped afterwards) like in make test.
 bench: build
 	@mkdir -p bench-results
-	@trap '$(KAFKA) down' EXIT; $(KAFKA) up; \
+	@trap "$(CURDIR)/$(KAFKA) down" EXIT; $(KAFKA) up; \
 	  cd bench && KAFKA_BROKERS=127.0.0.1:$${KAFKA_PORT:-9092} BIN_DIR=$(CURDIR)/bin \
 	    go run ./forwarder -out $(CURDIR)/bench-results/forwarder.json; \
 	  KAFKA_BROKERS=127.0.0.1:$${KAFKA_PORT:-9092} BIN_DIR=$(CURDIR)/bin \
