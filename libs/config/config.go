@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -183,4 +184,18 @@ func Mask(secret string) string {
 		return "(unset)"
 	}
 	return fmt.Sprintf("(set, %d bytes)", len(secret))
+}
+
+// LogLevel reads LOG_LEVEL (debug, info, warn, error; default info) for the binary's slog
+// handler. It is read before the rest of the configuration, since the logger comes first.
+func LogLevel() (slog.Level, error) {
+	v, ok := os.LookupEnv("LOG_LEVEL")
+	if !ok || strings.TrimSpace(v) == "" {
+		return slog.LevelInfo, nil
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.TrimSpace(v))); err != nil {
+		return slog.LevelInfo, fmt.Errorf("configuration: LOG_LEVEL: %q is not one of debug, info, warn, error", v)
+	}
+	return l, nil
 }

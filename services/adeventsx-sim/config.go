@@ -43,6 +43,7 @@ Configuration is read from the environment:
   SIM_DOWN_STATUS          status while down, 400..599, or 0 to hold (default 503)
   SIM_SEED                 non-zero: reproducible failure draws and jitter (default 0, random)
   SIM_MAX_EVENTS           distinct event ids kept for /_sim/received (default 2000000)
+  LOG_LEVEL                debug, info, warn, error (default info)
 `
 
 var shareVars = []string{"SIM_FAIL_429", "SIM_FAIL_500", "SIM_FAIL_503", "SIM_FAIL_400", "SIM_FAIL_401", "SIM_TIMEOUT"}

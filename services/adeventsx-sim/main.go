@@ -39,7 +39,12 @@ func main() {
 		}
 	}
 
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "adeventsx-sim")
+	level, err := config.LogLevel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "adeventsx-sim: %v\n", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("service", "adeventsx-sim")
 
 	if err := run(context.Background(), log); err != nil {
 		var cfgErr *configError

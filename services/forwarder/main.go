@@ -11,15 +11,22 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/martech/eventfwd/libs/config"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})).
-		With("service", "forwarder")
 	if len(os.Args) > 1 && (os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help") {
 		fmt.Fprint(os.Stderr, usage)
 		return
 	}
+	level, err := config.LogLevel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "forwarder:", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).
+		With("service", "forwarder")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, log); err != nil {
@@ -33,12 +40,4 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
-}
-
-func logLevel() slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(os.Getenv("LOG_LEVEL"))); err != nil {
-		return slog.LevelInfo
-	}
-	return l
 }
