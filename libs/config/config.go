@@ -186,16 +186,27 @@ func Mask(secret string) string {
 	return fmt.Sprintf("(set, %d bytes)", len(secret))
 }
 
-// LogLevel reads LOG_LEVEL (debug, info, warn, error; default info) for the binary's slog
-// handler. It is read before the rest of the configuration, since the logger comes first.
+// LogLevel reads LOG_LEVEL: debug, info, warn or error (any case; default info).
+func (e *Env) LogLevel() slog.Level {
+	switch v := strings.ToLower(e.String("LOG_LEVEL", "info")); v {
+	case "debug":
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		e.Fail("LOG_LEVEL", "%q is not debug, info, warn or error", v)
+		return slog.LevelInfo
+	}
+}
+
+// LogLevel reads LOG_LEVEL from the process environment, for a binary that builds its logger
+// before the rest of its configuration.
 func LogLevel() (slog.Level, error) {
-	v, ok := os.LookupEnv("LOG_LEVEL")
-	if !ok || strings.TrimSpace(v) == "" {
-		return slog.LevelInfo, nil
-	}
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.TrimSpace(v))); err != nil {
-		return slog.LevelInfo, fmt.Errorf("configuration: LOG_LEVEL: %q is not one of debug, info, warn, error", v)
-	}
-	return l, nil
+	env := FromOS()
+	l := env.LogLevel()
+	return l, env.Err()
 }

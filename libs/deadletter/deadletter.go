@@ -11,6 +11,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// Record size limits. A record over MAX_RECORD_BYTES (default DefaultMaxRecordBytes) is invalid.
+// With Headroom for the dlq.* headers, any record that is dead-lettered (or replayed) fits
+// franz-go's default producer batch (DefaultBatchBytes) and Kafka's default max.message.bytes, so
+// the defaults need no topic configuration.
+const (
+	DefaultMaxRecordBytes = 900 << 10
+	Headroom              = 64 << 10
+	DefaultBatchBytes     = 1_000_012 // franz-go's ProducerBatchMaxBytes default
+)
+
+// BatchBytes is the producer batch size that takes any record of maxRecordBytes plus headers.
+func BatchBytes(maxRecordBytes int) int { return max(DefaultBatchBytes, maxRecordBytes+Headroom) }
+
+// TopicMaxMessageBytes is the max.message.bytes a topic needs to take such batches.
+func TopicMaxMessageBytes(maxRecordBytes int) int {
+	return max(1_048_588, BatchBytes(maxRecordBytes)+1024)
+}
+
 // Reason says why a record was dead-lettered.
 type Reason string
 

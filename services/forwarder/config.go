@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/martech/eventfwd/libs/config"
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/libs/kafka"
 )
@@ -31,7 +32,8 @@ Environment (defaults in brackets):
   DEDUPE_CACHE_SIZE          event_ids kept in memory [2000000]
   MAX_IN_FLIGHT              records worked on at once [256]
   MAX_IN_FLIGHT_PER_PARTITION records worked on at once per partition [64]
-  MAX_RECORD_BYTES           larger records are dead-lettered as invalid [1048576]
+  MAX_RECORD_BYTES           larger records are dead-lettered as invalid [921600]; above that
+                             default, raise max.message.bytes of the topics to match
   DELIVERY_MAX_ATTEMPTS      attempts per event, the first included [4]
   DELIVERY_BACKOFF           wait before the first retry, doubling after [1s]
   DELIVERY_MAX_BACKOFF       longest wait between retries [30s]
@@ -103,7 +105,7 @@ func loadConfig(env *config.Env) (Config, error) {
 		DedupeSize:    env.Int("DEDUPE_CACHE_SIZE", 2_000_000, 1000, 100_000_000),
 		MaxInFlight:   env.Int("MAX_IN_FLIGHT", 256, 1, 100_000),
 		MaxPerPart:    env.Int("MAX_IN_FLIGHT_PER_PARTITION", 64, 1, 100_000),
-		MaxRecord:     env.Int("MAX_RECORD_BYTES", 1<<20, 1024, 100<<20),
+		MaxRecord:     env.Int("MAX_RECORD_BYTES", deadletter.DefaultMaxRecordBytes, 1024, 100<<20),
 		MaxAttempts:   env.Int("DELIVERY_MAX_ATTEMPTS", 4, 1, 100),
 		Backoff:       env.Duration("DELIVERY_BACKOFF", time.Second, time.Millisecond, time.Hour),
 		MaxBackoff:    env.Duration("DELIVERY_MAX_BACKOFF", 30*time.Second, time.Millisecond, time.Hour),

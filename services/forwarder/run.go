@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/martech/eventfwd/libs/config"
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/libs/kafka"
 	"github.com/martech/eventfwd/services/forwarder/internal/dedupe"
@@ -131,7 +132,7 @@ func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]i
 	adm := kadm.NewClient(cl)
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	maxMessage := fmt.Sprint(engine.MaxMessageBytes(cfg.MaxRecord))
+	maxMessage := fmt.Sprint(deadletter.TopicMaxMessageBytes(cfg.MaxRecord))
 	counts, err := kafka.EnsureTopics(tctx, adm, cfg.Kafka,
 		kafka.Topic{Name: cfg.EventsTopic},
 		kafka.Topic{Name: cfg.DLQTopic, Configs: map[string]*string{"max.message.bytes": &maxMessage}})

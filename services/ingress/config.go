@@ -42,6 +42,7 @@ type Config struct {
 	EventLimit     ratelimit.Limit
 	TokenLimit     ratelimit.Limit
 	CORSOrigins    []string
+	LogLevel       slog.Level
 }
 
 // usage is what -h prints.
@@ -71,11 +72,12 @@ Configuration is read from the environment:
                             POST /events/batch takes up to 500 events and 1 MiB
   RATE_LIMIT_RPS            a client's sustained event rate, events/s (default 1000)
   RATE_LIMIT_BURST          a client's bucket size in events, at least 500 (default 2000)
-  TOKEN_RATE_LIMIT_PER_MIN  POST /auth/token requests per minute per IP and per client id
-                            (default 10)
+  TOKEN_RATE_LIMIT_PER_MIN  POST /auth/token requests per minute per IP, and failed ones
+                            per client id (default 10)
   TOKEN_RATE_LIMIT_BURST    their burst (default 10)
   CORS_ALLOWED_ORIGINS      browser origins allowed to call the API, comma-separated
                             (e.g. "https://dashboard.example.com"); none by default
+  LOG_LEVEL                 debug, info, warn or error (default info); the log is JSON on stderr
 
 Commands:
   ingress hash-secret [-cost N]   read a client secret on stdin, print its bcrypt hash
@@ -105,6 +107,7 @@ func loadConfig(env *config.Env) (Config, error) {
 			Burst: env.Int("TOKEN_RATE_LIMIT_BURST", 10, 1, 1e6),
 		},
 		CORSOrigins: readOrigins(env, "CORS_ALLOWED_ORIGINS"),
+		LogLevel:    env.LogLevel(),
 	}
 	cfg.Keys = readKeys(env, cfg.JWTSecret)
 	cfg.Clients = readClients(env, cfg.ClientsFile)
@@ -258,5 +261,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Float64("token_rate_limit_per_min", c.TokenLimit.Rate*60),
 		slog.Int("token_rate_limit_burst", c.TokenLimit.Burst),
 		slog.String("cors_allowed_origins", strings.Join(c.CORSOrigins, ",")),
+		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 	)
 }

@@ -94,6 +94,11 @@ func TestLoadConfigErrors(t *testing.T) {
 				"KAFKA_BROKERS": "localhost"},
 			want: []string{"INGRESS_ADDR", "TOKEN_TTL", "PRODUCE_TIMEOUT", "MAX_BODY_BYTES", "KAFKA_BROKERS"},
 		},
+		{
+			name: "bad log level",
+			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "LOG_LEVEL": "loud"},
+			want: []string{`LOG_LEVEL: "loud" is not debug, info, warn or error`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,6 +116,38 @@ func TestLoadConfigErrors(t *testing.T) {
 				t.Errorf("error %q shows a secret or spans lines", msg)
 			}
 		})
+	}
+}
+
+func TestLoadConfigLogLevel(t *testing.T) {
+	tests := []struct {
+		name string
+		give string // LOG_LEVEL; "" leaves it unset
+		want slog.Level
+	}{
+		{name: "default", give: "", want: slog.LevelInfo},
+		{name: "debug", give: "debug", want: slog.LevelDebug},
+		{name: "info", give: "info", want: slog.LevelInfo},
+		{name: "warn", give: "warn", want: slog.LevelWarn},
+		{name: "error in capitals", give: "ERROR", want: slog.LevelError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients}
+			if tt.give != "" {
+				env["LOG_LEVEL"] = tt.give
+			}
+			cfg, err := loadConfig(config.FromMap(env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.LogLevel != tt.want {
+				t.Errorf("LogLevel = %v, want %v", cfg.LogLevel, tt.want)
+			}
+		})
+	}
+	if !strings.Contains(usage, "LOG_LEVEL") {
+		t.Error("-h does not document LOG_LEVEL")
 	}
 }
 

@@ -44,12 +44,6 @@ const (
 //go:embed openapi.json
 var openAPI []byte
 
-// configError is a configuration problem: main reports it in one line and exits 2.
-type configError struct{ err error }
-
-func (e *configError) Error() string { return e.err.Error() }
-func (e *configError) Unwrap() error { return e.err }
-
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "hash-secret" {
 		if err := hashSecret(os.Args[2:], os.Stdin, os.Stdout); err != nil {
@@ -69,7 +63,14 @@ func main() {
 		}
 	}
 
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("service", "ingress")
+	// The configuration comes first: LOG_LEVEL shapes the logger.
+	cfg, err := loadConfig(config.FromOS())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ingress: %v\n", err)
+		os.Exit(2)
+	}
+	// stderr, like the other binaries: stdout stays for what a command prints.
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "ingress")
 
 	// Every request allocates a little and keeps nothing, and the live heap is a few MiB: the
 	// collector's default pace spends a fifth of the CPU under load for memory nobody needs
@@ -78,22 +79,13 @@ func main() {
 		debug.SetGCPercent(400)
 	}
 
-	if err := run(context.Background(), log); err != nil {
-		var cfgErr *configError
-		if errors.As(err, &cfgErr) {
-			fmt.Fprintf(os.Stderr, "ingress: %v\n", cfgErr)
-			os.Exit(2)
-		}
+	if err := run(context.Background(), log, cfg); err != nil {
 		log.Error("ingress stopped", "error", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger) error {
-	cfg, err := loadConfig(config.FromOS())
-	if err != nil {
-		return &configError{err: err}
-	}
+func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 	log.Info("starting", "config", cfg)
 
 	// SIGINT/SIGTERM also cut the start-up short, e.g. while the brokers are unreachable.

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/martech/eventfwd/libs/config"
 	"github.com/martech/eventfwd/libs/deadletter"
@@ -56,6 +58,7 @@ func TestBadUsageExitsTwoWithOneLineNamingTheProblem(t *testing.T) {
 		{"bad brokers flag", nil, []string{"stats", "--brokers", "localhost"}, `--brokers: "localhost" is not host:port`},
 		{"bad brokers variable", map[string]string{"KAFKA_BROKERS": "nohost"}, []string{"stats"}, "KAFKA_BROKERS"},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, []string{"stats"}, "LOG_LEVEL"},
+		{"bad max record bytes", map[string]string{"MAX_RECORD_BYTES": "12"}, []string{"replay", "--name", "r"}, "MAX_RECORD_BYTES"},
 		{"replay onto the DLQ", nil, []string{"replay", "--name", "r", "--events-topic", "events.dlq"}, "both events.dlq"},
 	}
 	for _, tt := range tests {
@@ -79,6 +82,7 @@ func TestHelpGoesToStdoutAndExitsZero(t *testing.T) {
 		{[]string{"-h"}, "Exit codes:"},
 		{[]string{"replay", "-h"}, "-max-replays"},
 		{[]string{"stats", "--help"}, "-since"},
+		{[]string{"-h"}, "MAX_RECORD_BYTES"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.give, " "), func(t *testing.T) {
@@ -157,5 +161,28 @@ func TestCommandsOnKfake(t *testing.T) {
 	code, _, stderr = run(t, env, "replay", "--name", "t1", "--events-topic", "events.gone")
 	if code != ExitNoTopic || !strings.Contains(stderr, "topic events.gone does not exist") {
 		t.Fatalf("replay to a missing topic: exit %d %s", code, stderr)
+	}
+}
+
+// A group coordinator that never answers ends the replay with exit 3 naming the group, once
+// --timeout (at least minCoordinatorWait) has passed.
+func TestReplayGivesUpOnACoordinatorThatNeverAnswers(t *testing.T) {
+	minCoordinatorWait = time.Second
+	t.Cleanup(func() { minCoordinatorWait = 30 * time.Second })
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events.dlq", "events.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetFetch}, Group: "dlq-replay-stuck", Err: kerr.CoordinatorNotAvailable, Count: -1})
+
+	// Without the bound the replay would wait for ever: the test's deadline stands in for Ctrl-C.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	err = Run(ctx, []string{"replay", "--name", "stuck", "--timeout", "1s"},
+		IO{Stdout: &out, Stderr: &errOut, Env: config.FromMap(map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0]}), Now: func() time.Time { return now }})
+	if ExitCode(err) != ExitUnreachable || !strings.Contains(fmt.Sprint(err), "group dlq-replay-stuck") {
+		t.Fatalf("exit %d, error %v; want %d naming the group", ExitCode(err), err, ExitUnreachable)
 	}
 }

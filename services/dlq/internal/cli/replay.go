@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"regexp"
@@ -30,7 +31,8 @@ held back or capped: a name stands for one selection; for another selection use 
 Not sent, and reported: records with dlq.replay_count at or above --max-replays (skipped), and,
 unless --force: records that are not a valid event for the forwarder (held-invalid, judged with
 EVENT_NAMES) and records whose event_time is older than --max-age (held-old; AdEventsX refuses
-events older than about 7 days).
+events older than about 7 days). Never sent, even with --force: records whose value is over
+MAX_RECORD_BYTES (held-too-large; the forwarder would dead-letter them again).
 
 --dry-run changes nothing (no record written, no group or transaction used): it lists what would
 be sent, from the position of --name if given, else from the start, with what the forwarder's
@@ -39,6 +41,10 @@ transform would make of each record; table, or with --output json one object per
 
 A progress bar with an ETA is drawn on stderr when it is a terminal, a plain line every 5s
 otherwise; the summary goes to stdout.`
+
+// minCoordinatorWait is the least time a replay waits for its group's coordinator (a variable
+// for tests).
+var minCoordinatorWait = 30 * time.Second
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
 
@@ -123,10 +129,18 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 	}
 	positions := map[int32]int64{}
 	if *name != "" {
-		if positions, err = replay.Positions(ctx, d.adm, *name, s.DLQTopic); err != nil {
-			if ctx.Err() != nil {
-				return interrupted(what)
-			}
+		// Positions retries while the group coordinator is unavailable; on a fresh cluster that
+		// can take a while (the offsets topic is being created), but not forever.
+		pctx, cancel := context.WithTimeout(ctx, max(s.Timeout, minCoordinatorWait))
+		positions, err = replay.Positions(pctx, d.adm, *name, s.DLQTopic)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return interrupted(what)
+		case errors.Is(err, context.DeadlineExceeded):
+			return &Error{Code: ExitUnreachable, Err: fmt.Errorf("%s: the coordinator of group %s did not answer within %s: %w",
+				what, replay.GroupID(*name), max(s.Timeout, minCoordinatorWait), err)}
+		case err != nil:
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
@@ -134,11 +148,11 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		Name: *name, DLQTopic: s.DLQTopic, EventsTopic: s.EventsTopic,
 		Plan:   replay.PlanFor(d.bounds, positions, f),
 		Filter: f,
-		Policy: replay.Policy{MaxReplays: *maxReplays, MaxAge: age, Force: *force, Names: s.Names},
+		Policy: replay.Policy{MaxReplays: *maxReplays, MaxAge: age, MaxRecordBytes: s.MaxRecordBytes, Force: *force, Names: s.Names},
 		Max:    *limit, Rate: *rateFlag, Batch: *batch,
 		Now: std.Now,
 	}
-	info := output.SummaryInfo{EventsTopic: s.EventsTopic, MaxReplays: *maxReplays, MaxAge: age, Max: *limit}
+	info := output.SummaryInfo{EventsTopic: s.EventsTopic, MaxReplays: *maxReplays, MaxAge: age, MaxRecordBytes: s.MaxRecordBytes, Max: *limit}
 	if *dryRun {
 		return dryRunReplay(ctx, std, s, cfg, format, info, what)
 	}

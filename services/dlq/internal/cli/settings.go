@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/libs/kafka"
 )
@@ -41,8 +42,10 @@ type Settings struct {
 	DLQTopic    string
 	EventsTopic string
 	Names       event.Names
-	Timeout     time.Duration
-	Log         *slog.Logger
+	// MaxRecordBytes is the forwarder's MAX_RECORD_BYTES: replay holds back larger values.
+	MaxRecordBytes int
+	Timeout        time.Duration
+	Log            *slog.Logger
 }
 
 // settings reads the environment and lets the flags win; the error names the variable or flag.
@@ -53,8 +56,10 @@ func (c common) settings(std IO) (Settings, error) {
 		DLQTopic:    env.String("DLQ_TOPIC", kafka.DefaultDLQTopic),
 		EventsTopic: env.String("EVENTS_TOPIC", kafka.DefaultEventsTopic),
 		Names:       event.NewNames(env.List("EVENT_NAMES", event.DefaultNames)...),
-		Timeout:     c.timeout,
-		Log:         logger(std.Stderr, env),
+		// The forwarder's default and bounds.
+		MaxRecordBytes: env.Int("MAX_RECORD_BYTES", deadletter.DefaultMaxRecordBytes, 1024, 100<<20),
+		Timeout:        c.timeout,
+		Log:            logger(std.Stderr, env),
 	}
 	if err := env.Err(); err != nil {
 		return Settings{}, &Error{Code: ExitUsage, Err: err}

@@ -91,11 +91,12 @@ func WriteStats(w io.Writer, f Format, rep StatsReport) error {
 
 // SummaryInfo is what a summary needs to explain itself.
 type SummaryInfo struct {
-	EventsTopic string
-	MaxReplays  int
-	MaxAge      time.Duration
-	Max         int64
-	Interrupted bool
+	EventsTopic    string
+	MaxReplays     int
+	MaxAge         time.Duration
+	MaxRecordBytes int
+	Max            int64
+	Interrupted    bool
 }
 
 // WriteSummary writes what a replay (or dry run) did, as text or as one JSON object.
@@ -123,6 +124,10 @@ func WriteSummary(w io.Writer, f Format, s replay.Summary, info SummaryInfo) err
 	if s.HeldOld > 0 {
 		fmt.Fprintf(&b, "  held back, event_time older than %-8s %d (--force sends them anyway)\n", age(info.MaxAge)+":", s.HeldOld)
 	}
+	if s.HeldTooLarge > 0 {
+		fmt.Fprintf(&b, "  held back, value over %-19s %d (MAX_RECORD_BYTES; not sent even with --force)\n",
+			fmt.Sprintf("%d bytes:", info.MaxRecordBytes), s.HeldTooLarge)
+	}
 	if s.Capped > 0 {
 		fmt.Fprintf(&b, "  skipped, dlq.replay_count at the cap %d:   %d: %s\n", info.MaxReplays, s.Capped, strings.Join(s.CappedAt, " "))
 		if s.Capped > int64(len(s.CappedAt)) {
@@ -145,7 +150,7 @@ func WriteSummary(w io.Writer, f Format, s replay.Summary, info SummaryInfo) err
 }
 
 // DryRunHeader is the first line of a dry run's table.
-const DryRunHeader = "PART  OFFSET      DECISION      EVENT_ID                              WOULD SEND / TRANSFORM\n"
+const DryRunHeader = "PART  OFFSET      DECISION       EVENT_ID                              WOULD SEND / TRANSFORM\n"
 
 // DryRunRow is one line of a dry run's table: where the record is, what a replay would do, and
 // what the forwarder would make of it.
@@ -158,7 +163,7 @@ func DryRunRow(it replay.Item) string {
 		body, _ := json.Marshal(it.Verdict.Event.Conversion())
 		what = string(body)
 	}
-	return fmt.Sprintf("%-5d %-11d %-13s %-37s %s\n", r.Partition, r.Offset, it.Verdict.Decision,
+	return fmt.Sprintf("%-5d %-11d %-14s %-37s %s\n", r.Partition, r.Offset, it.Verdict.Decision,
 		clip(printable(r.Key), 36), clip(what, 200))
 }
 

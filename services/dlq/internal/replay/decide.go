@@ -26,6 +26,10 @@ const (
 	// HeldOld: its event_time is older than the age bound (AdEventsX refuses events older than
 	// about 7 days); held back unless forced.
 	HeldOld
+	// HeldTooLarge: its value is over the forwarder's MAX_RECORD_BYTES; held back even when
+	// forced: the forwarder would dead-letter it again, and a record that large may not fit in
+	// the replay's producer batch, so it would abort every transaction it is in.
+	HeldTooLarge
 )
 
 func (d Decision) String() string {
@@ -38,16 +42,19 @@ func (d Decision) String() string {
 		return "held-invalid"
 	case HeldOld:
 		return "held-old"
+	case HeldTooLarge:
+		return "held-too-large"
 	}
 	return fmt.Sprintf("Decision(%d)", int(d))
 }
 
 // Policy says which selected records a replay sends.
 type Policy struct {
-	MaxReplays int           // records with dlq.replay_count >= MaxReplays are skipped; 0: no cap
-	MaxAge     time.Duration // records whose event_time is older are held back; 0: no bound
-	Force      bool          // send held-back records anyway
-	Names      event.Names   // the event_name values the forwarder accepts (EVENT_NAMES)
+	MaxReplays     int           // records with dlq.replay_count >= MaxReplays are skipped; 0: no cap
+	MaxAge         time.Duration // records whose event_time is older are held back; 0: no bound
+	MaxRecordBytes int           // records whose value is larger are held back, even forced; 0: no bound
+	Force          bool          // send held-back records anyway (not those over MaxRecordBytes)
+	Names          event.Names   // the event_name values the forwarder accepts (EVENT_NAMES)
 }
 
 // Verdict is a Decision with what the forwarder would make of the record: the event, or why it
@@ -65,6 +72,10 @@ func (p Policy) Decide(r *kgo.Record, f dlqrecord.Fields, now time.Time) Verdict
 	switch {
 	case p.MaxReplays > 0 && f.ReplayCount >= p.MaxReplays:
 		v.Decision = Capped
+	case p.MaxRecordBytes > 0 && len(r.Value) > p.MaxRecordBytes:
+		// The forwarder's own check, and its message.
+		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("value is %d bytes, over the %d-byte limit (MAX_RECORD_BYTES)",
+			len(r.Value), p.MaxRecordBytes)}
 	case p.Force:
 	case err != nil:
 		v.Decision = HeldInvalid
@@ -76,7 +87,7 @@ func (p Policy) Decide(r *kgo.Record, f dlqrecord.Fields, now time.Time) Verdict
 
 // Preview decodes r as the forwarder does before it transforms and delivers: a key that is the
 // event_id, and a value that keeps every rule of the contract. (The forwarder's size limit,
-// MAX_RECORD_BYTES, is not checked here.)
+// MAX_RECORD_BYTES, is not checked here: Policy.Decide checks it.)
 func Preview(r *kgo.Record, names event.Names) (event.Raw, error) {
 	if r.Key == nil {
 		return event.Raw{}, errors.New("record has no key; the key must be the event_id")

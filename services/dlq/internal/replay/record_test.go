@@ -80,6 +80,8 @@ func TestDecide(t *testing.T) {
 	forced := policy
 	forced.Force = true
 	noBounds := Policy{Names: event.NewNames("lead")}
+	sized := forced
+	sized.MaxRecordBytes = 1024
 	tests := []struct {
 		name    string
 		policy  Policy
@@ -97,6 +99,9 @@ func TestDecide(t *testing.T) {
 		{"too old, forced", forced, id, valid(8 * 24 * time.Hour), 0, Send},
 		{"no age bound", noBounds, id, valid(800 * 24 * time.Hour), 0, Send},
 		{"garbage", policy, "k", []byte("not json"), 0, HeldInvalid},
+		{"at the size limit", sized, "k", make([]byte, 1024), 0, Send},
+		{"over the size limit", sized, id, append(valid(time.Hour), make([]byte, 1024)...), 0, HeldTooLarge},
+		{"over the size limit, at the cap", sized, "k", make([]byte, 1025), 3, Capped},
 		{"garbage, forced", forced, "k", []byte("not json"), 0, Send},
 		{"key is not the event_id", policy, "other", valid(time.Hour), 0, HeldInvalid},
 		{"unknown event_name", Policy{Names: event.NewNames("purchase")}, id, valid(time.Hour), 0, HeldInvalid},

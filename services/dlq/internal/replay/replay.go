@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/time/rate"
 
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/services/dlq/internal/dlqrecord"
 	"github.com/martech/eventfwd/services/dlq/internal/filter"
 	"github.com/martech/eventfwd/services/dlq/internal/scan"
@@ -38,18 +39,19 @@ type Config struct {
 }
 
 // Summary counts what a run did. Every record looked at is in exactly one of Unmatched, Sent,
-// Capped, HeldInvalid and HeldOld.
+// Capped, HeldInvalid, HeldOld and HeldTooLarge.
 type Summary struct {
-	Name        string   `json:"name,omitempty"`
-	DryRun      bool     `json:"dry_run"`
-	Looked      int64    `json:"looked_at"`
-	Unmatched   int64    `json:"unmatched"`
-	Sent        int64    `json:"sent"`
-	Capped      int64    `json:"capped"`
-	CappedAt    []string `json:"capped_at,omitempty"` // the first few, as topic/partition/offset
-	HeldInvalid int64    `json:"held_invalid"`
-	HeldOld     int64    `json:"held_old"`
-	Remaining   int64    `json:"remaining"` // offsets of the plan not looked at (--max stopped the run)
+	Name         string   `json:"name,omitempty"`
+	DryRun       bool     `json:"dry_run"`
+	Looked       int64    `json:"looked_at"`
+	Unmatched    int64    `json:"unmatched"`
+	Sent         int64    `json:"sent"`
+	Capped       int64    `json:"capped"`
+	CappedAt     []string `json:"capped_at,omitempty"` // the first few, as topic/partition/offset
+	HeldInvalid  int64    `json:"held_invalid"`
+	HeldOld      int64    `json:"held_old"`
+	HeldTooLarge int64    `json:"held_too_large"`
+	Remaining    int64    `json:"remaining"` // offsets of the plan not looked at (--max stopped the run)
 }
 
 // maxCappedAt bounds Summary.CappedAt.
@@ -68,6 +70,8 @@ func (s *Summary) count(r *kgo.Record, d Decision) {
 		s.HeldInvalid++
 	case HeldOld:
 		s.HeldOld++
+	case HeldTooLarge:
+		s.HeldTooLarge++
 	}
 }
 
@@ -78,6 +82,7 @@ func (s *Summary) add(b Summary) {
 	s.Capped += b.Capped
 	s.HeldInvalid += b.HeldInvalid
 	s.HeldOld += b.HeldOld
+	s.HeldTooLarge += b.HeldTooLarge
 	for _, w := range b.CappedAt {
 		if len(s.CappedAt) < maxCappedAt {
 			s.CappedAt = append(s.CappedAt, w)
@@ -149,7 +154,10 @@ func PlanFor(bounds map[int32]scan.Bounds, positions map[int32]int64, f filter.F
 		}
 		// Range also moves the start to --from-offset; a replay reads from its position instead
 		// and counts the records before --from-offset as looked at, so only the end is taken.
+		// Range's end is at least --from-offset, which may be past the end now: offsets that do
+		// not exist yet would be waited for, and would be past the snapshot anyway.
 		_, end := f.Range(p, start, b.High)
+		end = min(end, b.High)
 		plan[p] = scan.Range{Start: start, End: max(start, end)}
 	}
 	return plan
@@ -215,8 +223,8 @@ func DryRun(ctx context.Context, opts []kgo.Opt, c Config, show func(Item)) (Sum
 // after it in one transaction. It stops at the end of the plan, after Max records sent, or when
 // ctx ends (the open batch is aborted; the position stays at the last committed batch).
 // Call Fence, then Positions and PlanFor, to build c.Plan.
-func Run(ctx context.Context, opts []kgo.Opt, c Config) (Summary, error) {
-	sum := Summary{Name: c.Name}
+func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error) {
+	sum = Summary{Name: c.Name}
 	ends := map[int32]int64{}
 	pos := map[int32]int64{}
 	pending := map[int32]bool{}
@@ -240,7 +248,7 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (Summary, error) {
 		return sum, nil
 	}
 
-	sess, err := kgo.NewGroupTransactSession(append(slices.Clip(opts),
+	sessOpts := append(slices.Clip(opts),
 		kgo.TransactionalID(TransactionalID(c.Name)),
 		kgo.ConsumerGroup(GroupID(c.Name)),
 		// Static membership: a run that replaces a killed one takes the killed one's place in
@@ -260,11 +268,23 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (Summary, error) {
 		// A partition whose position arrives late (its offsets were still settling from a killed
 		// run's transaction) would otherwise wait behind a fetch the broker holds for 5 s.
 		kgo.FetchMaxWait(500*time.Millisecond),
-	)...)
+	)
+	if c.Policy.MaxRecordBytes > 0 {
+		// A record the policy lets through must fit in a producer batch with its headers, or
+		// every transaction it is in aborts.
+		sessOpts = append(sessOpts, kgo.ProducerBatchMaxBytes(int32(deadletter.BatchBytes(c.Policy.MaxRecordBytes))))
+	}
+	sess, err := kgo.NewGroupTransactSession(sessOpts...)
 	if err != nil {
 		return sum, fmt.Errorf("kafka client: %w", err)
 	}
-	defer leave(opts, c.Name)
+	defer func() {
+		// A run fenced by a newer run of the same name shares its static instance id: leaving
+		// would take the newer run out of the group.
+		if !fenced(err) {
+			leave(opts, c.Name)
+		}
+	}()
 	defer sess.CloseAllowingRebalance()
 	cl := sess.Client()
 	// Partitions with nothing to do are not fetched; records that arrive for them anyway are
@@ -318,9 +338,17 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (Summary, error) {
 	return sum, nil
 }
 
+// fenced reports whether err says that a newer run of the same name took over: its
+// transactional id or its static group member.
+func fenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.FencedInstanceID)
+}
+
 // leave takes the run's static member out of the group once it is closed (a static member does
 // not leave on its own), so the group is empty between runs. Best effort: a member left behind
-// is replaced by the next run anyway, or expires.
+// is replaced by the next run anyway, or expires. Not for a fenced run: the member is the
+// newer run's now.
 func leave(opts []kgo.Opt, name string) {
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
@@ -26,12 +28,18 @@ var testNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 // fakeKafka is a kfake cluster with the two topics, and the options to reach it.
 func fakeKafka(t *testing.T) []kgo.Opt {
 	t.Helper()
+	_, opts := fakeCluster(t)
+	return opts
+}
+
+func fakeCluster(t *testing.T) (*kfake.Cluster, []kgo.Opt) {
+	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, dlqTopic, eventsTopic))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	return c, []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
 }
 
 func client(t *testing.T, opts []kgo.Opt, more ...kgo.Opt) *kgo.Client {
@@ -54,7 +62,8 @@ func uuid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 // deadLetter writes dead-letter records as the forwarder does, to partition p.
 func deadLetter(t *testing.T, opts []kgo.Opt, p int32, recs ...*kgo.Record) {
 	t.Helper()
-	cl := client(t, opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	// Room for a value of MAX_RECORD_BYTES, as the forwarder has.
+	cl := client(t, opts, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1<<20+64<<10))
 	for i, src := range recs {
 		src.Topic, src.Partition, src.Offset = eventsTopic, 0, int64(i)
 		r := deadletter.Record(dlqTopic, src, deadletter.Failure{
@@ -110,7 +119,7 @@ func config(t *testing.T, opts []kgo.Opt, name string, f filter.Filter) Config {
 	return Config{
 		Name: name, DLQTopic: dlqTopic, EventsTopic: eventsTopic,
 		Plan: PlanFor(bounds, pos, f), Filter: f,
-		Policy: Policy{MaxReplays: 3, MaxAge: 7 * 24 * time.Hour, Names: event.NewNames(event.DefaultNames...)},
+		Policy: Policy{MaxReplays: 3, MaxAge: 7 * 24 * time.Hour, MaxRecordBytes: 1 << 20, Names: event.NewNames(event.DefaultNames...)},
 		Batch:  100, Now: func() time.Time { return testNow },
 	}
 }
@@ -261,5 +270,116 @@ func TestDryRunWritesAndCommitsNothing(t *testing.T) {
 	}
 	if len(pos) != 0 {
 		t.Fatalf("dry run committed %v", pos)
+	}
+}
+
+func TestPlanForEndsAtTheEndNow(t *testing.T) {
+	bounds := map[int32]scan.Bounds{0: {Low: 2, High: 10}, 1: {Low: 0, High: 5}}
+	tests := []struct {
+		name      string
+		give      filter.Spec
+		positions map[int32]int64
+		want      scan.Plan
+	}{
+		{"everything", filter.Spec{Partition: -1, FromOffset: -1, ToOffset: -1}, nil,
+			scan.Plan{0: {Start: 2, End: 10}, 1: {Start: 0, End: 5}}},
+		{"from the position", filter.Spec{Partition: -1, FromOffset: -1, ToOffset: -1}, map[int32]int64{0: 4, 1: 5},
+			scan.Plan{0: {Start: 4, End: 10}, 1: {Start: 5, End: 5}}},
+		{"to an offset", filter.Spec{Partition: 0, FromOffset: -1, ToOffset: 6}, nil,
+			scan.Plan{0: {Start: 2, End: 7}, 1: {Start: 0, End: 0}}},
+		{"from an offset", filter.Spec{Partition: 0, FromOffset: 6, ToOffset: -1}, nil,
+			scan.Plan{0: {Start: 2, End: 10}, 1: {Start: 0, End: 0}}},
+		{"from an offset past the end", filter.Spec{Partition: 0, FromOffset: 25, ToOffset: -1}, nil,
+			scan.Plan{0: {Start: 2, End: 10}, 1: {Start: 0, End: 0}}},
+		{"from an offset past the end, at the end", filter.Spec{Partition: 1, FromOffset: 25, ToOffset: 30}, map[int32]int64{1: 5},
+			scan.Plan{0: {Start: 2, End: 2}, 1: {Start: 5, End: 5}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := tt.give.Build(testNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := PlanFor(bounds, tt.positions, f); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("PlanFor = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// A --from-offset past the end looks at what there is (to move the position past it) and ends,
+// in a dry run and in a replay.
+func TestRunFromAnOffsetPastTheEndEnds(t *testing.T) {
+	opts := fakeKafka(t)
+	deadLetter(t, opts, 0, srcEvent(uuid(1)), srcEvent(uuid(2)))
+	f, err := filter.Spec{Partition: 0, FromOffset: 100, ToOffset: -1}.Build(testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c := config(t, opts, "past", f)
+	dry, err := DryRun(ctx, opts, c, func(Item) {})
+	if err != nil || dry.Looked != 2 || dry.Sent != 0 {
+		t.Fatalf("dry run: %+v, %v; want 2 looked at, none sent", dry, err)
+	}
+	sum, err := Run(ctx, opts, c)
+	if err != nil || sum.Looked != 2 || sum.Unmatched != 2 || sum.Sent != 0 {
+		t.Fatalf("run: %+v, %v; want 2 looked at and unmatched", sum, err)
+	}
+}
+
+// A record up to MAX_RECORD_BYTES fits in the replay's producer batch (the client's default is
+// smaller); a larger one is held back, even forced.
+func TestRunSendsLargeRecordsUpToMaxRecordBytes(t *testing.T) {
+	opts := fakeKafka(t)
+	large := &kgo.Record{Key: []byte("large"), Value: bytes.Repeat([]byte("x"), 1<<20-8<<10)}
+	tooLarge := &kgo.Record{Key: []byte("too-large"), Value: bytes.Repeat([]byte("x"), 1<<20+1)}
+	deadLetter(t, opts, 0, large, tooLarge)
+	c := config(t, opts, "large", filter.All())
+	c.Policy.Force = true
+	sum, err := Run(t.Context(), opts, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sent != 1 || sum.HeldTooLarge != 1 {
+		t.Fatalf("summary %+v, want 1 sent and 1 held back as too large", sum)
+	}
+	evs := committedEvents(t, opts)
+	if len(evs) != 1 || string(evs[0].Key) != "large" {
+		t.Fatalf("sent %d records, want only the large one", len(evs))
+	}
+}
+
+// A run fenced by a newer run of the same name does not take their shared static member out of
+// the group; a run that finishes does.
+func TestFencedRunDoesNotLeaveTheGroup(t *testing.T) {
+	c, opts := fakeCluster(t)
+	deadLetter(t, opts, 0, srcEvent(uuid(1)), srcEvent(uuid(2)), srcEvent(uuid(3)))
+	leaves := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.LeaveGroup}, Group: GroupID("fenced"), Observe: true, Count: -1})
+	defer leaves.Remove()
+
+	first := config(t, opts, "fenced", filter.All())
+	first.Batch = 1
+	first.Progress = func(int64, Summary) {
+		// What a newer run of the same name does first.
+		if err := Fence(t.Context(), opts, "fenced"); err != nil {
+			t.Error(err)
+		}
+	}
+	sum, err := Run(t.Context(), opts, first)
+	if !fenced(err) || sum.Sent != 1 {
+		t.Fatalf("fenced run: %+v, %v; want 1 sent, then fenced", sum, err)
+	}
+	if n := leaves.Hits(); n != 0 {
+		t.Fatalf("the fenced run left the group (%d LeaveGroup requests)", n)
+	}
+
+	sum, err = Run(t.Context(), opts, config(t, opts, "fenced", filter.All()))
+	if err != nil || sum.Sent != 2 {
+		t.Fatalf("newer run: %+v, %v; want the other 2 sent", sum, err)
+	}
+	if n := leaves.Hits(); n != 1 {
+		t.Fatalf("the run that finished sent %d LeaveGroup requests, want 1", n)
 	}
 }

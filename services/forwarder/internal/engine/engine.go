@@ -16,18 +16,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/services/forwarder/internal/dedupe"
 	"github.com/martech/eventfwd/services/forwarder/internal/deliver"
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
-
-// headroom is room above MaxRecordBytes for a dead-lettered record's headers and batch framing.
-const headroom = 64 << 10
-
-// MaxMessageBytes is the max.message.bytes the DLQ topic needs to take any record the engine
-// may dead-letter.
-func MaxMessageBytes(maxRecordBytes int) int { return maxRecordBytes + headroom }
 
 // Config tunes the engine.
 type Config struct {
@@ -99,8 +93,8 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
 		// still form while earlier produce requests are in flight (up to 5, idempotent).
 		kgo.ProducerLinger(0),
 		// A record up to MaxRecordBytes must fit in a DLQ or reroute write, headers included.
-		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes+headroom)),
-		kgo.BrokerMaxWriteBytes(int32(2*cfg.MaxRecordBytes+2*headroom)),
+		kgo.ProducerBatchMaxBytes(int32(deadletter.BatchBytes(cfg.MaxRecordBytes))),
+		kgo.BrokerMaxWriteBytes(int32(max(100<<20, 2*deadletter.BatchBytes(cfg.MaxRecordBytes)))),
 		kgo.OnPartitionsAssigned(e.assigned),
 		kgo.OnPartitionsRevoked(e.revoked),
 		kgo.OnPartitionsLost(e.lost),

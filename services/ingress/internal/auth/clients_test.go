@@ -204,10 +204,19 @@ func TestAuthenticateHashed(t *testing.T) {
 	}
 }
 
-// TestAuthenticateCostsTheSame checks that an unknown client id costs bcrypt work like a wrong
-// secret does, and that a cached right secret skips it.
+// TestAuthenticateCostsTheSame checks that an unknown client id, and a wrong secret of an
+// AUTH_CLIENTS client beside a clients file, cost bcrypt work like a wrong secret does, and that
+// a cached right secret skips it.
 func TestAuthenticateCostsTheSame(t *testing.T) {
-	clients, err := ParseClientsFile([]byte(fmt.Sprintf(`{"clients":[{"id":"dash","secret_hash":%q}]}`, dashHash())))
+	file, err := ParseClientsFile([]byte(fmt.Sprintf(`{"clients":[{"id":"dash","secret_hash":%q}]}`, dashHash())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := ParseClients("web:s3cret-web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := Join(plain, file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,8 +229,12 @@ func TestAuthenticateCostsTheSame(t *testing.T) {
 	cached := took("dash", "s3cret-dash")
 	wrong := took("dash", "wrong")
 	unknown := took("nobody", "wrong")
+	plainWrong := took("web", "wrong")
 	if unknown < wrong/3 {
 		t.Errorf("an unknown id took %s, a wrong secret %s: the unknown-id path skips bcrypt", unknown, wrong)
+	}
+	if plainWrong < wrong/3 {
+		t.Errorf("a wrong AUTH_CLIENTS secret took %s, a wrong file secret %s: AUTH_CLIENTS ids stand out", plainWrong, wrong)
 	}
 	if cached > wrong/3 {
 		t.Errorf("a cached secret took %s, a wrong one %s: the cache is not used", cached, wrong)

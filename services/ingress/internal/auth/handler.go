@@ -1,11 +1,10 @@
 package auth
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -52,38 +51,44 @@ type credentials struct {
 	basic      bool // sent with HTTP Basic; a 401 then says so in WWW-Authenticate
 }
 
-// maxGuardKeys bounds how many IP addresses and client ids the Guard tracks at once.
+// maxGuardKeys bounds how many IP addresses the Guard tracks at once.
 const maxGuardKeys = 10000
 
-// Guard limits token requests per IP address and per client id, so that secrets cannot be
-// guessed at speed and bcrypt cannot be made to burn the CPU. Every request counts, granted or
-// not: a client needs a token about once per TOKEN_TTL.
+// unknownClientKey is the one failure bucket all unknown client ids share, so that made-up ids
+// cannot fill the Guard.
+const unknownClientKey = "\x00unknown"
+
+// Guard limits token requests per IP address, and failed authentications per client id, so
+// that secrets cannot be guessed at speed and bcrypt cannot be made to burn the CPU. Only
+// failures spend a client id's budget: otherwise anyone could lock a client out of tokens by
+// sending its id with wrong secrets.
 type Guard struct {
-	byIP, byClient *ratelimit.Keyed
+	byIP, failures *ratelimit.Keyed
 }
 
-// NewGuard returns a Guard giving each IP address and each client id a bucket of shape l.
+// NewGuard returns a Guard giving each IP address, and each client id's failures, a bucket of
+// shape l.
 func NewGuard(l ratelimit.Limit) *Guard {
 	limitFor := func(string) ratelimit.Limit { return l }
 	return &Guard{
 		byIP:     ratelimit.NewKeyed(limitFor, maxGuardKeys),
-		byClient: ratelimit.NewKeyed(limitFor, maxGuardKeys),
+		failures: ratelimit.NewKeyed(limitFor, maxGuardKeys),
 	}
 }
 
-// clientKey keeps a made-up, huge client id from taking that much memory in the Guard.
-func clientKey(id string) string {
-	if len(id) <= 128 {
+// failureKey is the failure bucket of a client id: its own when configured, else the shared one.
+func failureKey(clients *Clients, id string) string {
+	if _, known := clients.Lookup(id); known {
 		return id
 	}
-	sum := sha256.Sum256([]byte(id))
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return unknownClientKey
 }
 
 // TokenHandler serves POST /auth/token: the OAuth2 client-credentials grant. Credentials come as
 // JSON ({"client_id","client_secret"} or camelCase), as a form
-// (grant_type=client_credentials&client_id=..&client_secret=..) or with HTTP Basic. Requests
-// beyond the Guard's limits get 429 with Retry-After before any secret is checked.
+// (grant_type=client_credentials&client_id=..&client_secret=..) or with HTTP Basic (then with
+// no body at all if need be). Requests beyond the Guard's limits get 429 with Retry-After; past
+// a client id's failure limit, only a secret known good without bcrypt is still checked.
 func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Guard) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		// Tokens must not be cached anywhere (RFC 6749 section 5.1); errors neither.
@@ -107,14 +112,21 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Gua
 			return
 		}
 
-		if d := guard.byClient.Take(clientKey(creds.id), 1, now); !d.Allowed {
+		key := failureKey(clients, creds.id)
+		authenticate := clients.Authenticate
+		d := guard.failures.Peek(key, 1, now)
+		if !d.Allowed {
+			// Too many failures: only a secret known good without bcrypt gets through.
+			authenticate = clients.AuthenticateKnown
+		}
+		client, ok := authenticate(creds.id, creds.secret)
+		if !ok && !d.Allowed {
 			log.InfoContext(c.Request.Context(), "token request limited", "client_id", creds.id)
 			tooManyRequests(c, d)
 			return
 		}
-
-		client, ok := clients.Authenticate(creds.id, creds.secret)
 		if !ok {
+			guard.failures.Take(key, 1, now)
 			log.InfoContext(c.Request.Context(), "token refused", "client_id", creds.id)
 			if creds.basic {
 				c.Header("WWW-Authenticate", `Basic realm="eventfwd"`)
@@ -177,9 +189,14 @@ func readCredentials(c *gin.Context) (credentials, error) {
 		grant = req.GrantType
 		id = firstNonEmpty(req.ClientID, req.ClientIDCamel)
 		secret = firstNonEmpty(req.ClientSecret, req.ClientSecretCamel)
-	case "application/x-www-form-urlencoded", "":
-		// An empty Content-Type is read as a form too: that is what a Basic-only request with
-		// no body looks like.
+	case "":
+		// What a Basic-only request looks like (curl -u id:secret -X POST): no body, so no
+		// grant_type either; client_credentials is the only grant there is.
+		var b [1]byte
+		if n, _ := io.ReadFull(r.Body, b[:]); n > 0 {
+			return credentials{}, invalidRequest("a body needs Content-Type application/json or application/x-www-form-urlencoded")
+		}
+	case "application/x-www-form-urlencoded":
 		if err := r.ParseForm(); err != nil {
 			return credentials{}, invalidRequest("unreadable form body")
 		}

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -14,7 +15,7 @@ const clientIDKey = "auth.client_id"
 
 // Require is the Gin middleware that lets a request through only with a valid
 // "Authorization: Bearer <token>" that grants scope, issued to a client that is still configured
-// (removing a client from the configuration revokes its tokens). It answers 401 invalid_token or
+// with that scope (removing a client or its scope from the configuration revokes its tokens). It answers 401 invalid_token or
 // 403 insufficient_scope (RFC 6750 section 3.1) otherwise, and never echoes the token back.
 func Require(tokens *Tokens, clients *Clients, scope string) gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -32,11 +33,13 @@ func Require(tokens *Tokens, clients *Clients, scope string) gin.HandlerFunc {
 			refuse(c, description)
 			return
 		}
-		if _, known := clients.Lookup(claims.ClientID); !known {
+		client, known := clients.Lookup(claims.ClientID)
+		if !known {
 			refuse(c, "token is invalid")
 			return
 		}
-		if !claims.HasScope(scope) {
+		// The client must still be granted the scope: taking it away revokes older tokens too.
+		if !claims.HasScope(scope) || !slices.Contains(client.Scopes, scope) {
 			c.Header("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
 			c.AbortWithStatusJSON(http.StatusForbidden, ErrorResponse{
 				Error:       "insufficient_scope",

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,7 +15,16 @@ import (
 
 func TestRequire(t *testing.T) {
 	tokens := newTestTokens()
-	clients, err := ParseClients("web:s3cret-web")
+	plain, err := ParseClients("web:s3cret-web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "reader" lost the scope events:write since its tokens were issued.
+	file, err := ParseClientsFile([]byte(fmt.Sprintf(`{"clients":[{"id":"reader","secret_hash":%q,"scopes":[]}]}`, dashHash())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := Join(plain, file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,6 +33,7 @@ func TestRequire(t *testing.T) {
 	hs384 := sign(t, jwt.SigningMethodHS384, testKey, claims())
 	noScope := sign(t, jwt.SigningMethodHS256, testKey, withClaims(func(c *tokenClaims) { c.Scope = "" }))
 	otherScope := sign(t, jwt.SigningMethodHS256, testKey, withClaims(func(c *tokenClaims) { c.Scope = "events:read" }))
+	scopeRemoved := sign(t, jwt.SigningMethodHS256, testKey, withClaims(func(c *tokenClaims) { c.Subject = "reader" }))
 	removed := sign(t, jwt.SigningMethodHS256, testKey, withClaims(func(c *tokenClaims) { c.Subject = "gone" }))
 
 	type want struct {
@@ -58,6 +69,7 @@ func TestRequire(t *testing.T) {
 		{name: "tampered", give: "Bearer " + tamper(valid), want: refused("token is invalid")},
 		{name: "no scope", give: "Bearer " + noScope, want: forbidden},
 		{name: "another scope", give: "Bearer " + otherScope, want: forbidden},
+		{name: "scope no longer configured for the client", give: "Bearer " + scopeRemoved, want: forbidden},
 		{name: "client no longer configured", give: "Bearer " + removed, want: refused("token is invalid")},
 	}
 	for _, tt := range tests {

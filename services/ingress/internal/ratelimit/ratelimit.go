@@ -84,6 +84,30 @@ func (k *Keyed) Take(key string, n int, now time.Time) Decision {
 	return d
 }
 
+// Peek reports what Take(key, n, now) would decide, and takes nothing. A key without a bucket
+// has a full one, and Peek does not create it.
+func (k *Keyed) Peek(key string, n int, now time.Time) Decision {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+
+	lim, ok := k.buckets[key]
+	if !ok {
+		l := k.limitFor(key)
+		return Decision{Allowed: n <= l.Burst, Limit: l.Burst, Remaining: l.Burst}
+	}
+	tokens := lim.TokensAt(now)
+	d := Decision{
+		Allowed:   float64(n) <= tokens,
+		Limit:     lim.Burst(),
+		Remaining: max(0, int(math.Floor(tokens))),
+		Reset:     seconds(float64(lim.Burst())-tokens, lim.Limit()),
+	}
+	if !d.Allowed {
+		d.RetryAfter = seconds(float64(n)-tokens, lim.Limit())
+	}
+	return d
+}
+
 func (k *Keyed) forgetFull(now time.Time) {
 	for key, lim := range k.buckets {
 		if lim.TokensAt(now) >= float64(lim.Burst()) {

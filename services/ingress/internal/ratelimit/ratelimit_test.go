@@ -60,6 +60,33 @@ func TestKeyedTake(t *testing.T) {
 	}
 }
 
+func TestKeyedPeek(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		name  string
+		taken int           // taken from "a" at start
+		give  string        // key peeked at
+		at    time.Duration // after start
+		want  Decision
+	}{
+		{name: "unknown key is full", taken: 0, give: "b", want: Decision{Allowed: true, Limit: 4, Remaining: 4}},
+		{name: "tokens left", taken: 3, give: "a", want: Decision{Allowed: true, Limit: 4, Remaining: 1, Reset: 1500 * time.Millisecond}},
+		{name: "empty", taken: 4, give: "a", want: Decision{Limit: 4, Reset: 2 * time.Second, RetryAfter: 500 * time.Millisecond}},
+		{name: "refilled", taken: 4, give: "a", at: time.Second, want: Decision{Allowed: true, Limit: 4, Remaining: 2, Reset: time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := NewKeyed(func(string) Limit { return Limit{Rate: 2, Burst: 4} }, 10)
+			k.Take("a", tt.taken, start)
+			got := k.Peek(tt.give, 1, start.Add(tt.at))
+			again := k.Peek(tt.give, 1, start.Add(tt.at))
+			if got != tt.want || again != tt.want {
+				t.Errorf("Peek = %+v, then %+v; want %+v both times", got, again, tt.want)
+			}
+		})
+	}
+}
+
 func TestDecisionSetHeaders(t *testing.T) {
 	tests := []struct {
 		name string
