@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/services/dlq/internal/dlqrecord"
 	"github.com/martech/eventfwd/services/dlq/internal/filter"
 	"github.com/martech/eventfwd/services/dlq/internal/output"
@@ -150,23 +151,47 @@ func runList(ctx context.Context, args []string, std IO) error {
 	if err := parse(fs, args, std, listAbout); err != nil {
 		return err
 	}
+	_, _, err := eachMatch(ctx, std, "list", rf, *limit, output.ListHeader, func(p printer, r *kgo.Record) error {
+		if p.format == output.JSON {
+			return p.lines.Write(output.NewRecord(r))
+		}
+		_, err := p.w.WriteString(output.ListRow(r))
+		return err
+	})
+	return err
+}
+
+// printer is where list and show write: NDJSON lines or a table, buffered.
+type printer struct {
+	format output.Format
+	w      *bufio.Writer
+	lines  *output.Lines
+	names  event.Names // the accepted event_name values, for show's transform preview
+}
+
+// eachMatch checks the filters and --max, opens the DLQ, writes tableHeader (for the table
+// format) and hands each record the filters select to print, at most limit of them (0: all),
+// then flushes. It returns how many matched and
+// the DLQ topic, with the command's error (exit codes included).
+func eachMatch(ctx context.Context, std IO, cmd string, rf readFlags, limit int64, tableHeader string,
+	print func(printer, *kgo.Record) error) (int64, string, error) {
 	f, format, err := rf.check(std.Now())
 	if err != nil {
-		return err
+		return 0, "", err
 	}
-	if *limit < 0 {
-		return exitErr(ExitUsage, "--max: %d is negative", *limit)
+	if limit < 0 {
+		return 0, "", exitErr(ExitUsage, "--max: %d is negative", limit)
 	}
 	d, err := openDLQ(ctx, std, rf.common, f)
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	defer d.close()
 
 	w := bufio.NewWriterSize(std.Stdout, 64<<10)
-	lines := output.NewLines(w)
+	p := printer{format: format, w: w, lines: output.NewLines(w), names: d.s.Names}
 	if format == output.Table {
-		w.WriteString(output.ListHeader)
+		w.WriteString(tableHeader)
 	}
 	var n int64
 	var werr error
@@ -175,28 +200,24 @@ func runList(ctx context.Context, args []string, std IO) error {
 			return true
 		}
 		n++
-		if format == output.JSON {
-			werr = lines.Write(output.NewRecord(r))
-		} else {
-			_, werr = w.WriteString(output.ListRow(r))
-		}
-		return werr == nil && (*limit == 0 || n < *limit)
+		werr = print(p, r)
+		return werr == nil && (limit == 0 || n < limit)
 	})
 	if werr == nil {
-		werr = lines.Flush()
+		werr = p.lines.Flush()
 	}
 	if werr == nil {
 		werr = w.Flush()
 	}
 	switch {
 	case ctx.Err() != nil:
-		return interrupted("list")
+		return n, d.s.DLQTopic, interrupted(cmd)
 	case err != nil:
-		return fmt.Errorf("list %s: %w", d.s.DLQTopic, err)
+		return n, d.s.DLQTopic, fmt.Errorf("%s %s: %w", cmd, d.s.DLQTopic, err)
 	case werr != nil:
-		return fmt.Errorf("list: write output: %w", werr)
+		return n, d.s.DLQTopic, fmt.Errorf("%s: write output: %w", cmd, werr)
 	}
-	return nil
+	return n, d.s.DLQTopic, nil
 }
 
 const showAbout = `dlq show [flags]: the DLQ's records that the filters select, in full: key, every header,
@@ -223,51 +244,15 @@ func runShow(ctx context.Context, args []string, std IO) error {
 		}
 		rf.spec.FromOffset, rf.spec.ToOffset = *offset, *offset
 	}
-	f, format, err := rf.check(std.Now())
-	if err != nil {
-		return err
-	}
-	if *limit < 0 {
-		return exitErr(ExitUsage, "--max: %d is negative", *limit)
-	}
-	d, err := openDLQ(ctx, std, rf.common, f)
-	if err != nil {
-		return err
-	}
-	defer d.close()
-
-	w := bufio.NewWriterSize(std.Stdout, 64<<10)
-	lines := output.NewLines(w)
-	var n int64
-	var werr error
-	err = scan.Read(ctx, d.s.Opts(), d.s.DLQTopic, d.plan(f), func(r *kgo.Record) bool {
-		if !f.Match(r, dlqrecord.Read(r)) {
-			return true
+	n, topic, err := eachMatch(ctx, std, "show", rf, *limit, "", func(p printer, r *kgo.Record) error {
+		raw, invalid := replay.Preview(r, p.names)
+		if p.format == output.JSON {
+			return p.lines.Write(output.NewRecord(r).WithPreview(raw, invalid))
 		}
-		n++
-		raw, invalid := replay.Preview(r, d.s.Names)
-		if format == output.JSON {
-			werr = lines.Write(output.NewRecord(r).WithPreview(raw, invalid))
-		} else {
-			werr = output.Show(w, r, raw, invalid, true)
-		}
-		return werr == nil && (*limit == 0 || n < *limit)
+		return output.Show(p.w, r, raw, invalid, true)
 	})
-	if werr == nil {
-		werr = lines.Flush()
+	if err == nil && n == 0 {
+		return &Error{Code: ExitError, Err: errors.New("show: no record in " + topic + " matches")}
 	}
-	if werr == nil {
-		werr = w.Flush()
-	}
-	switch {
-	case ctx.Err() != nil:
-		return interrupted("show")
-	case err != nil:
-		return fmt.Errorf("show %s: %w", d.s.DLQTopic, err)
-	case werr != nil:
-		return fmt.Errorf("show: write output: %w", werr)
-	case n == 0:
-		return &Error{Code: ExitError, Err: errors.New("show: no record in " + d.s.DLQTopic + " matches")}
-	}
-	return nil
+	return err
 }
