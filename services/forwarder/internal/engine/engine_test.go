@@ -23,6 +23,49 @@ import (
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
 
+// testEngine builds an engine on the kfake cluster at seeds that delivers to api.
+func testEngine(t *testing.T, seeds []kgo.Opt, api string, perPartition int) *Engine {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := metrics.New()
+	gate := health.New(health.Config{Window: time.Minute, MinRequests: 100, FailureRatio: 0.9,
+		ProbeInterval: time.Millisecond, MaxProbe: time.Millisecond, MaxInFlight: 16, MinInFlight: 1}, log, nil)
+	d := deliver.NewDeliverer(deliver.NewClient(api, "k", time.Second, time.Second, 16), gate,
+		deliver.Policy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, m)
+	eng, err := New(Config{
+		EventsTopic: "raw", DLQTopic: "dlq", Group: "g", SessionTimeout: 10 * time.Second, Partitions: 4,
+		MaxInFlight: 16, MaxPerPartition: perPartition, MaxRecordBytes: 1 << 20,
+		CommitInterval: 20 * time.Millisecond, RevokeTimeout: 5 * time.Second, Names: event.NewNames("purchase"),
+	}, log, seeds, dedupe.New("delivered", 100_000, time.Hour), d, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
+}
+
+// waitCommitted waits until group g has committed every partition of raw to its end.
+func waitCommitted(t *testing.T, adm *kadm.Client, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ends, _ := adm.ListEndOffsets(t.Context(), "raw")
+		offs, _ := adm.FetchOffsets(t.Context(), "g")
+		behind := 0
+		ends.Each(func(o kadm.ListedOffset) {
+			if c, _ := offs.Lookup("raw", o.Partition); c.At < o.Offset {
+				behind++
+			}
+		})
+		if behind == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d partitions not committed to their end", behind)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the group's offsets
+	}
+}
+
 // A fast run of the whole engine on kfake: copies of one event on several partitions are
 // delivered once, garbage is dead-lettered without stalling its partition, and every offset ends
 // up committed.
@@ -46,20 +89,7 @@ func TestEngineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
 	}))
 	defer api.Close()
 
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m := metrics.New()
-	gate := health.New(health.Config{Window: time.Minute, MinRequests: 100, FailureRatio: 0.9,
-		ProbeInterval: time.Millisecond, MaxProbe: time.Millisecond, MaxInFlight: 16, MinInFlight: 1}, log, nil)
-	d := deliver.NewDeliverer(deliver.NewClient(api.URL, "k", time.Second, time.Second, 16), gate,
-		deliver.Policy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, m)
-	eng, err := New(Config{
-		EventsTopic: "raw", DLQTopic: "dlq", Group: "g", SessionTimeout: 10 * time.Second, Partitions: 4,
-		MaxInFlight: 16, MaxPerPartition: 4, MaxRecordBytes: 1 << 20,
-		CommitInterval: 20 * time.Millisecond, RevokeTimeout: 5 * time.Second, Names: event.NewNames("purchase"),
-	}, log, seeds, dedupe.New("delivered", 1000, time.Hour), d, m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := testEngine(t, seeds, api.URL, 4)
 
 	// Every copy on every partition, by hand, as a producer with another partitioner might.
 	prod, err := kgo.NewClient(append(seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
@@ -85,24 +115,7 @@ func TestEngineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
 	go func() { done <- eng.Run(ctx) }()
 
 	adm := kadm.NewClient(prod)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ends, _ := adm.ListEndOffsets(t.Context(), "raw")
-		offs, _ := adm.FetchOffsets(t.Context(), "g")
-		behind := 0
-		ends.Each(func(o kadm.ListedOffset) {
-			if c, _ := offs.Lookup("raw", o.Partition); c.At < o.Offset {
-				behind++
-			}
-		})
-		if behind == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d partitions not committed to their end", behind)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the group's offsets
-	}
+	waitCommitted(t, adm, 20*time.Second)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
@@ -121,4 +134,74 @@ func TestEngineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
 	if total != 4 {
 		t.Errorf("%d records in the DLQ, want the 4 junk ones", total)
 	}
+}
+
+// Partitions paused for backpressure, handed to another member and back, fetch again: franz-go
+// keeps a pause across rebalances, so the engine must resume what it is assigned.
+func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "raw", "dlq", "delivered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seeds := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	var mu sync.Mutex
+	delivered := 0
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(time.Millisecond) // a slow destination, so work piles up and partitions pause
+		mu.Lock()
+		delivered++
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer api.Close()
+
+	prod, err := kgo.NewClient(append(seeds, kgo.DefaultProduceTopic("raw"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	var recs []*kgo.Record
+	for i := range 2000 {
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		recs = append(recs, &kgo.Record{Key: []byte(id), Value: []byte(fmt.Sprintf(
+			`{"event_id":%q,"user_id":"u","event_name":"purchase","event_time":1764000000,"value":1,"campaign_id":"c"}`, id))})
+	}
+	if err := prod.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	run := func(e *Engine) (stop func()) {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}
+	}
+	stopA := run(testEngine(t, seeds, api.URL, 1)) // 1 per partition: pauses at 2 pending
+	waitFor := func(n int) {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			got := delivered
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d of %d delivered", got, n)
+			}
+			time.Sleep(5 * time.Millisecond) // polling the stand-in's counter
+		}
+	}
+	waitFor(100)
+	stopB := run(testEngine(t, seeds, api.URL, 1)) // takes some partitions away from A
+	waitFor(300)
+	stopB() // and gives them back
+	waitCommitted(t, kadm.NewClient(prod), 60*time.Second)
+	stopA()
 }
