@@ -305,7 +305,7 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 			sum.Remaining = remaining()
 			return sum, err // nothing begun; what was polled is simply not committed
 		}
-		if err := fetchErr(fs); err != nil {
+		if err := scan.FetchErr(fs); err != nil {
 			sum.Remaining = remaining()
 			return sum, err
 		}
@@ -449,14 +449,4 @@ func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, li
 	}
 	b.committed = committed
 	return b, nil
-}
-
-func fetchErr(fs kgo.Fetches) error {
-	var err error
-	fs.EachError(func(t string, p int32, e error) {
-		if err == nil {
-			err = fmt.Errorf("read %s partition %d: %w", t, p, e)
-		}
-	})
-	return err
 }

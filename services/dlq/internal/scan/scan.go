@@ -106,7 +106,7 @@ func Read(ctx context.Context, opts []kgo.Opt, topic string, plan Plan, fn func(
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fetchErr(fs); err != nil {
+		if err := FetchErr(fs); err != nil {
 			return err
 		}
 		stopped := false
@@ -134,8 +134,8 @@ func Read(ctx context.Context, opts []kgo.Opt, topic string, plan Plan, fn func(
 	return nil
 }
 
-// fetchErr is the first error of a fetch, naming its partition.
-func fetchErr(fs kgo.Fetches) error {
+// FetchErr is the first error of a fetch, naming its partition.
+func FetchErr(fs kgo.Fetches) error {
 	var err error
 	fs.EachError(func(t string, p int32, e error) {
 		if err == nil {

@@ -46,12 +46,6 @@ func New(topic string, size int, window time.Duration) *Store {
 	}
 }
 
-// Topic is the marker topic.
-func (s *Store) Topic() string { return s.topic }
-
-// Len is the number of ids in memory.
-func (s *Store) Len() int { return s.cache.len() }
-
 // Delivered reports whether id was delivered within the window.
 func (s *Store) Delivered(id string) bool {
 	return s.cache.has(id)
@@ -111,12 +105,13 @@ func (s *Store) Load(ctx context.Context, opts []kgo.Opt, partitions []int32) (i
 	if len(partitions) == 0 {
 		return 0, nil
 	}
-	adm, err := kgo.NewClient(opts...)
+	// One client: it looks up the window's offsets, then reads from them.
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return 0, fmt.Errorf("dedupe loader client: %w", err)
 	}
-	defer adm.Close()
-	admin := kadm.NewClient(adm)
+	defer cl.Close()
+	admin := kadm.NewClient(cl)
 	since := time.Now().Add(-s.window)
 	starts, err := admin.ListOffsetsAfterMilli(ctx, since.UnixMilli(), s.topic)
 	if err == nil {
@@ -148,12 +143,7 @@ func (s *Store) Load(ctx context.Context, opts []kgo.Opt, partitions []int32) (i
 		return 0, nil
 	}
 
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: from}))...)
-	if err != nil {
-		return 0, fmt.Errorf("dedupe loader client: %w", err)
-	}
-	defer cl.Close()
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: from})
 	loaded := 0
 	for len(until) > 0 {
 		fetches := cl.PollFetches(ctx)

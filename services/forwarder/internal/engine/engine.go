@@ -295,9 +295,6 @@ func (e *Engine) fail(err error) {
 	})
 }
 
-// InFlight is the number of records being worked on.
-func (e *Engine) InFlight() int { return len(e.slots) }
-
 // commitError is the first error of a commit, whole-request or per-partition.
 func commitError(resp *kmsg.OffsetCommitResponse, err error) error {
 	if err != nil {
