@@ -14,29 +14,25 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/martech/eventfwd/bench/internal/fixture"
 )
 
 type result struct {
@@ -48,16 +44,9 @@ type result struct {
 }
 
 var (
-	brokers = strings.Split(envOr("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
-	binDir  = envOr("BIN_DIR", "bin")
+	brokers = strings.Split(fixture.EnvOr("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
+	binDir  = fixture.EnvOr("BIN_DIR", "bin")
 )
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
 
 func main() {
 	out := flag.String("out", "bench-forwarder.json", "where to write the figures as JSON")
@@ -129,89 +118,27 @@ func printTable(rs []result) {
 
 // ---- processes ----
 
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *bytes.Buffer
-}
-
-func start(name string, env ...string) (*proc, error) {
-	cmd := exec.Command(filepath.Join(binDir, name))
-	cmd.Env = append(os.Environ(), append([]string{"LOG_LEVEL=warn"}, env...)...)
-	buf := &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = io.Discard, &lockedWriter{w: buf}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), log: buf}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	return p, nil
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
-}
-
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitOK(url string, p *proc) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			return fmt.Errorf("exited: %s", p.log.String())
-		default:
-		}
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond) // polling a readiness endpoint
-	}
-	return fmt.Errorf("%s not ready within 60s", url)
-}
-
 type simProc struct {
-	*proc
+	*fixture.Proc
 	url, key string
 }
 
 func startSim(latency string) (*simProc, error) {
-	addr := freeAddr()
-	s := &simProc{url: "http://" + addr, key: "bench-" + randomHex(4)}
-	p, err := start("adeventsx-sim", "SIM_ADDR="+addr, "ADEVENTSX_API_KEY="+s.key, "SIM_LATENCY="+latency,
-		"SIM_MAX_EVENTS=3000000")
+	addr, err := fixture.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	s.proc = p
-	return s, waitOK(s.url+"/healthz", p)
+	s := &simProc{url: "http://" + addr, key: "bench-" + fixture.RandomHex(4)}
+	s.Proc, err = fixture.Start(binDir, "adeventsx-sim", "SIM_ADDR="+addr, "ADEVENTSX_API_KEY="+s.key,
+		"SIM_LATENCY="+latency, "SIM_MAX_EVENTS=3000000")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.WaitOK(s.url + "/healthz"); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
 }
 
 func (s *simProc) count() (int, error) {
@@ -248,9 +175,12 @@ func (s *simProc) firstReceipts() (map[string]int64, error) {
 	return out, nil
 }
 
-func startForwarder(topic, group, simURL, key string, extra ...string) (*proc, string, error) {
-	admin := freeAddr()
-	p, err := start("forwarder", append([]string{
+func startForwarder(topic, group, simURL, key string, extra ...string) (*fixture.Proc, string, error) {
+	admin, err := fixture.FreeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := fixture.Start(binDir, "forwarder", append([]string{
 		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "EVENTS_TOPIC=" + topic, "DLQ_TOPIC=" + topic + ".dlq",
 		"DEDUPE_TOPIC=" + topic + ".delivered", "CONSUMER_GROUP=" + group,
 		"ADEVENTSX_URL=" + simURL, "ADEVENTSX_API_KEY=" + key, "FORWARDER_ADMIN_ADDR=" + admin,
@@ -258,7 +188,11 @@ func startForwarder(topic, group, simURL, key string, extra ...string) (*proc, s
 	if err != nil {
 		return nil, "", err
 	}
-	return p, "http://" + admin, waitOK("http://"+admin+"/healthz", p)
+	if err := p.WaitOK("http://" + admin + "/healthz"); err != nil {
+		p.Stop()
+		return nil, "", err
+	}
+	return p, "http://" + admin, nil
 }
 
 // ---- the load generator ----
@@ -300,7 +234,7 @@ func simCeiling() (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer s.stop()
+	defer s.Stop()
 	return loadClosed(64, 5*time.Second, func(c *http.Client, i int64) (int, error) {
 		id := newUUID()
 		body := fmt.Sprintf(`{"id":%q,"user":"u","name":"purchase","ts":1764000000,"value_cents":1999,"campaign":"c","source":"internal_martech"}`, id)
@@ -380,8 +314,8 @@ func throughput(n int, latency string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer s.stop()
-	topic := "bench-" + randomHex(4)
+	defer s.Stop()
+	topic := "bench-" + fixture.RandomHex(4)
 	if err := createTopic(topic, nil); err != nil {
 		return 0, err
 	}
@@ -392,7 +326,7 @@ func throughput(n int, latency string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer fwd.stop()
+	defer fwd.Stop()
 
 	lo, hi := n/20, n-n/20
 	var tLo, tHi time.Time
@@ -424,30 +358,19 @@ func endToEnd(rate int, d time.Duration) (p50, p99 time.Duration, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	defer s.stop()
-	topic := "bench-e2e-" + randomHex(4)
+	defer s.Stop()
+	topic := "bench-e2e-" + fixture.RandomHex(4)
 	fwd, _, err := startForwarder(topic, topic+".fwd", s.url, s.key)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer fwd.stop()
-	addr := freeAddr()
-	secret := randomHex(16)
-	in, err := start("ingress", "INGRESS_ADDR="+addr, "KAFKA_BROKERS="+strings.Join(brokers, ","),
-		"EVENTS_TOPIC="+topic, "AUTH_CLIENTS=bench:"+secret, "JWT_SECRET="+randomHex(32),
-		"RATE_LIMIT_RPS=1000000", "RATE_LIMIT_BURST=1000000")
+	defer fwd.Stop()
+	in, err := fixture.StartIngress(binDir, strings.Join(brokers, ","), topic)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer in.stop()
-	url := "http://" + addr
-	if err := waitOK(url+"/readyz", in); err != nil {
-		return 0, 0, err
-	}
-	token, err := getToken(url, "bench", secret)
-	if err != nil {
-		return 0, 0, err
-	}
+	defer in.Stop()
+	url, token := in.URL, in.Token
 
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	var mu sync.Mutex
@@ -513,22 +436,6 @@ func endToEnd(rate int, d time.Duration) (p50, p99 time.Duration, err error) {
 	return lat[len(lat)/2], lat[len(lat)*99/100], nil
 }
 
-func getToken(url, id, secret string) (string, error) {
-	resp, err := http.Post(url+"/auth/token", "application/json",
-		strings.NewReader(fmt.Sprintf(`{"client_id":%q,"client_secret":%q}`, id, secret)))
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var t struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil || t.AccessToken == "" {
-		return "", fmt.Errorf("token: status %d: %v", resp.StatusCode, err)
-	}
-	return t.AccessToken, nil
-}
-
 // dedupeRSS writes n delivered markers, starts a forwarder that reads them back into its dedupe
 // window, and reads its resident memory.
 func dedupeRSS(n int) (float64, time.Duration, error) {
@@ -536,8 +443,8 @@ func dedupeRSS(n int) (float64, time.Duration, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	defer s.stop()
-	topic := "bench-rss-" + randomHex(4)
+	defer s.Stop()
+	topic := "bench-rss-" + fixture.RandomHex(4)
 	if err := createTopic(topic, nil); err != nil {
 		return 0, 0, err
 	}
@@ -556,7 +463,7 @@ func dedupeRSS(n int) (float64, time.Duration, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	defer fwd.stop()
+	defer fwd.Stop()
 	deadline := time.Now().Add(5 * time.Minute)
 	for metricValue(admin, "forwarder_dedupe_loaded_total") < float64(n) {
 		if time.Now().After(deadline) {
@@ -583,12 +490,6 @@ func metricValue(admin, name string) float64 {
 		}
 	}
 	return -1
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func newUUID() string { return uuid.NewString() }

@@ -8,23 +8,21 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/martech/eventfwd/bench/internal/fixture"
 )
 
 // Targets from issue 4, checked and reported.
@@ -56,20 +54,13 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 2000, "single events per second of the steady (open-loop) scenario")
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains this")
 	flag.Parse()
-	o.brokers = envOr("KAFKA_BROKERS", "127.0.0.1:9092")
-	o.binDir = envOr("BIN_DIR", "../bin")
+	o.brokers = fixture.EnvOr("KAFKA_BROKERS", "127.0.0.1:9092")
+	o.binDir = fixture.EnvOr("BIN_DIR", "../bin")
 
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench ingress:", err)
 		os.Exit(1)
 	}
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // result is one scenario's measurements.
@@ -100,11 +91,12 @@ type report struct {
 }
 
 func run(ctx context.Context, o options) error {
-	ingressURL, token, stop, err := startIngress(ctx, o)
+	in, err := fixture.StartIngress(o.binDir, o.brokers, "bench.ingress."+fixture.RandomHex(4))
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer in.Stop()
+	ingressURL, token := in.URL, in.Token
 
 	baseline, err := startBaseline()
 	if err != nil {
@@ -385,115 +377,7 @@ func startBaseline() (*http.Server, error) {
 	return srv, nil
 }
 
-// startIngress starts bin/ingress with its own topic and a client whose rate limit the load
-// cannot reach, and returns its URL and a token.
-func startIngress(ctx context.Context, o options) (string, string, func(), error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return "", "", nil, err
-	}
-	secret := randomHex(16)
-	logFile, err := os.CreateTemp("", "bench-ingress-*.log")
-	if err != nil {
-		return "", "", nil, err
-	}
-	cmd := exec.Command(filepath.Join(o.binDir, "ingress"))
-	cmd.Env = append(os.Environ(),
-		"INGRESS_ADDR="+addr,
-		"KAFKA_BROKERS="+o.brokers,
-		"EVENTS_TOPIC=bench.ingress."+randomHex(4),
-		"AUTH_CLIENTS=bench:"+secret,
-		"JWT_SECRET="+randomHex(32),
-		"RATE_LIMIT_RPS=1000000000",
-		"RATE_LIMIT_BURST=1000000000",
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return "", "", nil, fmt.Errorf("start %s (run `make build`): %w", cmd.Path, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logFile.Close()
-		os.Remove(logFile.Name())
-	}
-	fail := func(err error) (string, string, func(), error) {
-		stop()
-		b, _ := os.ReadFile(logFile.Name())
-		if len(b) > 3000 {
-			b = b[len(b)-3000:]
-		}
-		return "", "", nil, fmt.Errorf("%w\n%s", err, b)
-	}
-
-	url := "http://" + addr
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return fail(errors.New("ingress exited while starting"))
-		default:
-		}
-		if resp, err := http.Get(url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			return fail(errors.New("ingress not ready within 60s"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-
-	body := fmt.Sprintf(`{"client_id":"bench","client_secret":%q}`, secret)
-	resp, err := http.Post(url+"/auth/token", "application/json", strings.NewReader(body))
-	if err != nil {
-		return fail(fmt.Errorf("get token: %w", err))
-	}
-	defer resp.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
-		return fail(fmt.Errorf("get token: status %d", resp.StatusCode))
-	}
-	_ = ctx
-	return url, tok.AccessToken, stop, nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func newUUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
 func eventJSON() []byte {
-	id := newUUID()
+	id := uuid.NewString()
 	return fmt.Appendf(nil, `{"event_id":%q,"user_id":"user-%s","event_name":"purchase","event_time":"2026-11-24T10:00:00.750Z","value":"19.99","campaign_id":"camp-1","source":"bench"}`, id, id[:8])
 }
