@@ -43,6 +43,19 @@ func testEngine(t *testing.T, seeds []kgo.Opt, api string, perPartition int) *En
 	return eng
 }
 
+// runEngine runs e until the returned stop is called, which waits for Run to return cleanly.
+func runEngine(t *testing.T, e *Engine) (stop func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
 // waitCommitted waits until group g has committed every partition of raw to its end.
 func waitCommitted(t *testing.T, adm *kadm.Client, within time.Duration) {
 	t.Helper()
@@ -110,16 +123,10 @@ func TestEngineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(ctx) }()
-
+	stop := runEngine(t, eng)
 	adm := kadm.NewClient(prod)
 	waitCommitted(t, adm, 20*time.Second)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	stop()
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -171,18 +178,7 @@ func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run := func(e *Engine) (stop func()) {
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- e.Run(ctx) }()
-		return func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		}
-	}
-	stopA := run(testEngine(t, seeds, api.URL, 1)) // 1 per partition: pauses at 2 pending
+	stopA := runEngine(t, testEngine(t, seeds, api.URL, 1)) // 1 per partition: pauses at 2 pending
 	waitFor := func(n int) {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
@@ -199,7 +195,7 @@ func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
 		}
 	}
 	waitFor(100)
-	stopB := run(testEngine(t, seeds, api.URL, 1)) // takes some partitions away from A
+	stopB := runEngine(t, testEngine(t, seeds, api.URL, 1)) // takes some partitions away from A
 	waitFor(300)
 	stopB() // and gives them back
 	waitCommitted(t, kadm.NewClient(prod), 60*time.Second)
