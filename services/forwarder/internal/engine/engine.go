@@ -53,6 +53,10 @@ type Engine struct {
 	mu    sync.Mutex
 	parts map[int32]*partition
 
+	// clientSet is closed once cl is set: the group callbacks can run before kgo.NewClient
+	// returns, and wait on it so that they (and what they start) see cl.
+	clientSet chan struct{}
+
 	// A problem the engine cannot go on with: fail records the first and closes halted, which
 	// ends the poll loop; Run returns the error and the process exits (and is restarted).
 	failOnce sync.Once
@@ -74,6 +78,7 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
 		home:      kgo.StickyKeyPartitioner(nil).ForTopic(cfg.EventsTopic),
 		parts:     make(map[int32]*partition),
 		halted:    make(chan struct{}),
+		clientSet: make(chan struct{}),
 	}
 	opts := append(append([]kgo.Opt{}, baseOpts...),
 		kgo.ConsumerGroup(cfg.Group),
@@ -104,6 +109,7 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	e.cl = cl
+	close(e.clientSet)
 	return e, nil
 }
 
@@ -215,6 +221,7 @@ func (e *Engine) commit(ctx context.Context, parts []*partition) {
 
 // assigned loads the dedupe markers of the new partitions, then starts their workers.
 func (e *Engine) assigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	<-e.clientSet
 	ids := assigned[e.cfg.EventsTopic]
 	if len(ids) == 0 {
 		return
@@ -253,6 +260,7 @@ func (e *Engine) assigned(ctx context.Context, _ *kgo.Client, assigned map[strin
 // revoked stops taking work for the partitions, waits for their in-flight records up to
 // RevokeTimeout, commits the finished prefix and lets them go.
 func (e *Engine) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	<-e.clientSet
 	parts := e.detach(revoked[e.cfg.EventsTopic])
 	if len(parts) == 0 {
 		return
@@ -267,6 +275,7 @@ func (e *Engine) revoked(ctx context.Context, _ *kgo.Client, revoked map[string]
 
 // lost drops the partitions without committing: someone else may own them already.
 func (e *Engine) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	<-e.clientSet
 	for _, p := range e.detach(lost[e.cfg.EventsTopic]) {
 		p.abandon()
 	}
