@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,6 +43,8 @@ type result struct {
 }
 
 var (
+	cpuProfile string
+
 	brokers = strings.Split(fixture.EnvOr("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
 	binDir  = fixture.EnvOr("BIN_DIR", "bin")
 )
@@ -53,52 +54,74 @@ func main() {
 	events := flag.Int("events", 200_000, "events per throughput run at 0 ms")
 	slowEvents := flag.Int("slow-events", 40_000, "events per throughput run at 50 ms")
 	dedupeIDs := flag.Int("dedupe-ids", 1_000_000, "ids in the dedupe window for the RSS figure")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the forwarder's CPU profile over 5 s of the 0 ms run to this file")
+	only := flag.String("only", allSteps, "the measurements to run, comma-separated")
 	flag.Parse()
-	if err := run(*out, *events, *slowEvents, *dedupeIDs); err != nil {
+	if err := run(*out, *events, *slowEvents, *dedupeIDs, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench forwarder:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out string, events, slowEvents, dedupeIDs int) error {
+// The measurements, by the names -only takes.
+const allSteps = "ceiling,fast,slow,e2e,rss"
+
+func run(out string, events, slowEvents, dedupeIDs int, only string) error {
+	steps := map[string]bool{}
+	for _, name := range strings.Split(only, ",") {
+		if !slices.Contains(strings.Split(allSteps, ","), name) {
+			return fmt.Errorf("-only: unknown measurement %q (want some of %s)", name, allSteps)
+		}
+		steps[name] = true
+	}
 	var results []result
 	add := func(r result) {
 		results = append(results, r)
 		fmt.Fprintf(os.Stderr, "  %-52s %12.1f %-8s %s\n", r.Name, r.Value, r.Unit, r.Note)
 	}
 
-	ceiling, err := simCeiling()
-	if err != nil {
-		return fmt.Errorf("simulator ceiling: %w", err)
+	var ceiling float64
+	if steps["ceiling"] {
+		var err error
+		if ceiling, err = simCeiling(); err != nil {
+			return fmt.Errorf("simulator ceiling: %w", err)
+		}
+		add(result{Name: "simulator ceiling (load generator straight at it)", Value: ceiling, Unit: "req/s"})
 	}
-	add(result{Name: "simulator ceiling (load generator straight at it)", Value: ceiling, Unit: "req/s"})
-
-	fast, err := throughput(events, "0ms")
-	if err != nil {
-		return fmt.Errorf("throughput at 0 ms: %w", err)
+	if steps["fast"] {
+		fast, err := throughput(events, "0ms")
+		if err != nil {
+			return fmt.Errorf("throughput at 0 ms: %w", err)
+		}
+		r := result{Name: "forwarder throughput, simulator at 0 ms", Value: fast, Unit: "events/s", Target: ">= 20000"}
+		if ceiling > 0 {
+			r.Note = fmt.Sprintf("%.2f x the simulator's ceiling", fast/ceiling)
+		}
+		add(r)
 	}
-	add(result{Name: "forwarder throughput, simulator at 0 ms", Value: fast, Unit: "events/s", Target: ">= 20000",
-		Note: fmt.Sprintf("%.2f x the simulator's ceiling", fast/ceiling)})
-
-	slow, err := throughput(slowEvents, "50ms")
-	if err != nil {
-		return fmt.Errorf("throughput at 50 ms: %w", err)
+	if steps["slow"] {
+		slow, err := throughput(slowEvents, "50ms")
+		if err != nil {
+			return fmt.Errorf("throughput at 50 ms: %w", err)
+		}
+		add(result{Name: "forwarder throughput, simulator at 50 ms", Value: slow, Unit: "events/s", Target: ">= 4000"})
 	}
-	add(result{Name: "forwarder throughput, simulator at 50 ms", Value: slow, Unit: "events/s", Target: ">= 4000"})
-
-	p50, p99, err := endToEnd(1000, 20*time.Second)
-	if err != nil {
-		return fmt.Errorf("end-to-end latency: %w", err)
+	if steps["e2e"] {
+		p50, p99, err := endToEnd(1000, 20*time.Second)
+		if err != nil {
+			return fmt.Errorf("end-to-end latency: %w", err)
+		}
+		add(result{Name: "end-to-end p50, 202 -> AdEventsX, 1000 events/s", Value: ms(p50), Unit: "ms"})
+		add(result{Name: "end-to-end p99, 202 -> AdEventsX, 1000 events/s", Value: ms(p99), Unit: "ms", Target: "< 100"})
 	}
-	add(result{Name: "end-to-end p50, 202 -> AdEventsX, 1000 events/s", Value: ms(p50), Unit: "ms"})
-	add(result{Name: "end-to-end p99, 202 -> AdEventsX, 1000 events/s", Value: ms(p99), Unit: "ms", Target: "< 100"})
-
-	rss, loadTook, err := dedupeRSS(dedupeIDs)
-	if err != nil {
-		return fmt.Errorf("dedupe RSS: %w", err)
+	if steps["rss"] {
+		rss, loadTook, err := dedupeRSS(dedupeIDs)
+		if err != nil {
+			return fmt.Errorf("dedupe RSS: %w", err)
+		}
+		add(result{Name: fmt.Sprintf("forwarder RSS, %d ids in the dedupe window", dedupeIDs), Value: rss / (1 << 20),
+			Unit: "MiB", Target: "< 300", Note: fmt.Sprintf("markers read back in %s", loadTook.Round(time.Millisecond))})
 	}
-	add(result{Name: fmt.Sprintf("forwarder RSS, %d ids in the dedupe window", dedupeIDs), Value: rss / (1 << 20),
-		Unit: "MiB", Target: "< 300", Note: fmt.Sprintf("markers read back in %s", loadTook.Round(time.Millisecond))})
 
 	printTable(results)
 	b, _ := json.MarshalIndent(map[string]any{"benchmark": "forwarder", "at": time.Now().UTC(), "results": results}, "", "  ")
@@ -322,18 +345,19 @@ func throughput(n int, latency string) (float64, error) {
 	if err := produce(topic, n, func(int) *kgo.Record { return eventRecord(newUUID()) }); err != nil {
 		return 0, err
 	}
-	fwd, _, err := startForwarder(topic, topic+".fwd", s.url, s.key)
+	fwd, admin, err := startForwarder(topic, topic+".fwd", s.url, s.key)
 	if err != nil {
 		return 0, err
 	}
 	defer fwd.Stop()
+	var profiled <-chan error // the CPU profile's outcome, when one is taken
 
 	lo, hi := n/20, n-n/20
 	var tLo, tHi time.Time
 	deadline := time.Now().Add(10 * time.Minute)
 	for tHi.IsZero() {
 		if time.Now().After(deadline) {
-			return 0, errors.New("the forwarder did not deliver 95 % within 10 minutes")
+			return 0, fmt.Errorf("the forwarder did not deliver 95 %% within 10 minutes; its log ends:\n%s", fwd.LogTail())
 		}
 		c, err := s.count()
 		if err != nil {
@@ -342,13 +366,45 @@ func throughput(n int, latency string) (float64, error) {
 		now := time.Now()
 		if tLo.IsZero() && c >= lo {
 			tLo, lo = now, c
+			if cpuProfile != "" && latency == "0ms" {
+				profiled = saveProfile(admin, cpuProfile)
+			}
 		}
 		if c >= hi {
 			tHi, hi = now, c
 		}
 		time.Sleep(20 * time.Millisecond) // sampling the simulator's counter
 	}
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return 0, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
 	return float64(hi-lo) / tHi.Sub(tLo).Seconds(), nil
+}
+
+// saveProfile starts writing the forwarder's CPU profile over the next 5 s to path and returns
+// the outcome's channel.
+func saveProfile(admin, path string) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- fetchProfile(admin, path) }()
+	return done
+}
+
+func fetchProfile(admin, path string) error {
+	resp, err := http.Get(admin + "/debug/pprof/profile?seconds=5")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s from the forwarder's pprof", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // endToEnd posts events to the ingress at a steady rate and measures, per event, the time from
@@ -420,7 +476,8 @@ func endToEnd(rate int, d time.Duration) (p50, p99 time.Duration, err error) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("only %d of %d accepted events delivered within 60 s", c, len(accepted))
+			return 0, 0, fmt.Errorf("only %d of %d accepted events delivered within 60 s; the forwarder's log ends:\n%s",
+				c, len(accepted), fwd.LogTail())
 		}
 		time.Sleep(50 * time.Millisecond) // sampling the simulator's counter
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -71,6 +72,7 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, s Settings, topics ...T
 		return nil, fmt.Errorf("list topics on %s: %w", strings.Join(s.Brokers, ","), err)
 	}
 	counts := make(map[string]int32, len(topics))
+	created := map[string]int32{}
 	for _, t := range topics {
 		if d, ok := existing[t.Name]; ok && d.Err == nil {
 			counts[t.Name] = int32(len(d.Partitions))
@@ -98,8 +100,71 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, s Settings, topics ...T
 				t.Name, parts, s.ReplicationFactor, err)
 		}
 		counts[t.Name] = parts
+		created[t.Name] = parts
+	}
+	if err := waitUsable(ctx, adm.ListTopics, created); err != nil {
+		return nil, err
 	}
 	return counts, nil
+}
+
+// waitUsable waits until the brokers' metadata shows each topic in want with its number of
+// partitions, every one of them led. The controller acknowledges a CreateTopics before the
+// brokers have applied it, so a request right after it (a ListOffsets, a fetch) can meet
+// UNKNOWN_TOPIC_OR_PARTITION; a loaded machine showed a 150 ms gap.
+func waitUsable(ctx context.Context, list func(context.Context, ...string) (kadm.TopicDetails, error),
+	want map[string]int32) error {
+	if len(want) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
+	}
+	var last error
+	check := func() error {
+		details, err := list(ctx, names...)
+		if err != nil {
+			last = err
+			return err
+		}
+		for name, n := range want {
+			if err := usable(details[name], n); err != nil {
+				last = fmt.Errorf("topic %s: %w", name, err)
+				return last
+			}
+		}
+		return nil
+	}
+	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(10*time.Millisecond),
+		backoff.WithMaxInterval(500*time.Millisecond), backoff.WithMaxElapsedTime(0))
+	err := backoff.Retry(check, backoff.WithContext(b, ctx))
+	if err != nil && err != last && last != nil {
+		err = fmt.Errorf("%w; last seen: %w", err, last)
+	}
+	if err != nil {
+		return fmt.Errorf("created topics %v not visible on the brokers in time: %w", names, err)
+	}
+	return nil
+}
+
+// usable says what keeps a topic's metadata from showing it ready, or nil.
+func usable(d kadm.TopicDetail, partitions int32) error {
+	if d.Err != nil {
+		return d.Err
+	}
+	if int32(len(d.Partitions)) != partitions {
+		return fmt.Errorf("%d of %d partitions known", len(d.Partitions), partitions)
+	}
+	for _, p := range d.Partitions {
+		if p.Err != nil {
+			return fmt.Errorf("partition %d: %w", p.Partition, p.Err)
+		}
+		if p.Leader < 0 {
+			return fmt.Errorf("partition %d has no leader yet", p.Partition)
+		}
+	}
+	return nil
 }
 
 // Ping asks the cluster for its metadata; readiness checks use it.

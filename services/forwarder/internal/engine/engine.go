@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -227,7 +228,7 @@ func (e *Engine) assigned(ctx context.Context, _ *kgo.Client, assigned map[strin
 		return
 	}
 	start := time.Now()
-	n, err := e.store.Load(ctx, e.baseOpts, ids)
+	n, err := e.loadMarkers(ctx, ids)
 	if err != nil {
 		// Without the markers a duplicate could be delivered twice. Stop (the process exits and
 		// is restarted); the partitions' records stay uncommitted for whoever reads them next.
@@ -255,6 +256,31 @@ func (e *Engine) assigned(ctx context.Context, _ *kgo.Client, assigned map[strin
 		e.parts[id] = p
 		go p.feed()
 	}
+}
+
+// markerLoadPatience bounds the retries of loadMarkers; it stays under kgo's default rebalance
+// timeout (60 s), which the assignment callback must not outlast.
+const markerLoadPatience = 30 * time.Second
+
+// loadMarkers reads the delivered markers of the partitions ids back into the dedupe window,
+// retrying with backoff for up to markerLoadPatience: a broker restarting, or one that has not yet
+// applied a just-created marker topic, is no reason to stop the process. A retry may read some
+// markers twice, which the window takes as the same id.
+func (e *Engine) loadMarkers(ctx context.Context, ids []int32) (int, error) {
+	var n int
+	load := func() error {
+		var err error
+		n, err = e.store.Load(ctx, e.baseOpts, ids)
+		return err
+	}
+	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
+		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(markerLoadPatience))
+	err := backoff.RetryNotify(load, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		e.metrics.LoadErrors.Inc()
+		e.log.Warn("reading dedupe markers failed; retrying", "partitions", ids, "err", err,
+			"retry_in", wait.Round(time.Millisecond).String())
+	})
+	return n, err
 }
 
 // revoked stops taking work for the partitions, waits for their in-flight records up to

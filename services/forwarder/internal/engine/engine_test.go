@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -200,4 +202,54 @@ func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
 	stopB() // and gives them back
 	waitCommitted(t, kadm.NewClient(prod), 60*time.Second)
 	stopA()
+}
+
+// A marker topic the brokers do not know yet (just created, or a broker restarting) delays an
+// assignment rather than stopping the forwarder: the load is retried and delivery goes on.
+func TestEngineRetriesReadingMarkersUntilTheTopicIsThere(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "raw", "dlq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seeds := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	var delivered atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		delivered.Add(1)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer api.Close()
+	prod, err := kgo.NewClient(append(seeds, kgo.DefaultProduceTopic("raw"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	id := "2b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+	rec := &kgo.Record{Key: []byte(id), Value: []byte(fmt.Sprintf(
+		`{"event_id":%q,"user_id":"u","event_name":"purchase","event_time":1764000000,"value":1,"campaign_id":"c"}`, id))}
+	if err := prod.ProduceSync(t.Context(), rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	eng := testEngine(t, seeds, api.URL, 4)
+	stop := runEngine(t, eng)
+	deadline := time.Now().Add(20 * time.Second)
+	for testutil.ToFloat64(eng.metrics.LoadErrors) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed marker load counted while the marker topic is missing")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a metric
+	}
+	if delivered.Load() != 0 {
+		t.Fatal("delivered before the markers were read")
+	}
+	adm := kadm.NewClient(prod)
+	if _, err := adm.CreateTopic(t.Context(), 4, 1, nil, "delivered"); err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, adm, 20*time.Second)
+	stop() // fails the test if Run returned the load error
+	if n := delivered.Load(); n != 1 {
+		t.Errorf("delivered %d times, want once", n)
+	}
 }

@@ -21,6 +21,7 @@ type Forwarder struct {
 	Circuit    prometheus.Gauge       // 1 while the circuit to AdEventsX is open
 	Committed  *prometheus.CounterVec // offset commits, by result
 	Loaded     prometheus.Counter     // delivered markers read back on assignment
+	LoadErrors prometheus.Counter     // failed attempts to read the markers back (retried)
 }
 
 // New builds and registers the metrics.
@@ -70,8 +71,12 @@ func New() *Forwarder {
 			Name: "forwarder_dedupe_loaded_total",
 			Help: "Delivered markers read back from the dedupe topic on partition assignment.",
 		}),
+		LoadErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "forwarder_dedupe_load_errors_total",
+			Help: "Failed attempts to read the delivered markers back on assignment; each is retried for up to 30 s.",
+		}),
 	}
 	reg.MustRegister(f.Records, f.Attempts, f.Latency, f.DLQWrites, f.DedupeHits, f.Rerouted,
-		f.InFlight, f.Circuit, f.Committed, f.Loaded)
+		f.InFlight, f.Circuit, f.Committed, f.Loaded, f.LoadErrors)
 	return f
 }
