@@ -299,8 +299,10 @@ func TestDLQInterruptedReplayResumesWithoutDuplicates(t *testing.T) {
 	// Kill it halfway, in the middle of a batch: some batches committed, and records of the
 	// next one already written in its open transaction.
 	waitFor(t, 30*time.Second, func() (bool, string) {
-		committed := len(dlqReplayed(t, n.events, "resume"))
+		// Written (aborted and open included) before committed: committed only grows, so more
+		// written than committed means a transaction was open at the second read.
 		written := dlqWritten(t, n.events, "resume")
+		committed := len(dlqReplayed(t, n.events, "resume"))
 		return committed >= 12 && written > committed,
 			fmt.Sprintf("the slow replay to commit a few batches and write part of the next (%d committed, %d written)", committed, written)
 	})

@@ -174,14 +174,14 @@ func TestFaultBrokerRestartMidStream(t *testing.T) {
 	waitFor(t, 60*time.Second, func() (bool, string) {
 		return s.received(t).Count >= total/4, "a quarter delivered"
 	})
-	kafka(t, "stop")
-	t.Cleanup(func() { kafka(t, "start") }) // a no-op when it runs
+	kafkaCtlRun(t, "stop")
+	t.Cleanup(func() { kafkaCtlRun(t, "start") }) // a no-op when it runs
 	// While the broker is down the ingress refuses with 503 rather than hang or lie.
 	code, _ := in.post(t, sampleEvent(newUUID()))
 	if code != http.StatusServiceUnavailable {
 		t.Errorf("POST /events with the broker down = %d, want 503", code)
 	}
-	kafka(t, "start")
+	kafkaCtlRun(t, "start")
 	produceEvents(t, n.events, ids[total/2:])
 	waitFor(t, 180*time.Second, func() (bool, string) { return caughtUp(t, n.group, n.events) })
 	dups, dlq := reconcile(t, s, n, ids)
@@ -203,9 +203,9 @@ func needRealBroker(t *testing.T) {
 	}
 }
 
-// kafka runs deploy/kafka/kafka.sh (stop, start) on the broker under test; KAFKA_PORT and the
+// kafkaCtlRun runs deploy/kafka/kafka.sh (stop, start) on the broker under test; KAFKA_PORT and the
 // like pass through from the environment.
-func kafka(t *testing.T, verb string) {
+func kafkaCtlRun(t *testing.T, verb string) {
 	t.Helper()
 	cmd := exec.Command(kafkaCtl, verb)
 	cmd.Env = os.Environ()
@@ -280,7 +280,7 @@ func TestFaultRandomFailureMix(t *testing.T) {
 	s := startSim(t, "SIM_FAIL_429=0.1", "SIM_FAIL_500=0.1", "SIM_FAIL_503=0.1", "SIM_TIMEOUT=0.05",
 		"SIM_RETRY_AFTER_SECONDS=0")
 	startForwarder(t, n, s, append(fastRetries,
-		fmt.Sprintf("DELIVERY_MAX_ATTEMPTS=%d", attempts), "DELIVERY_ATTEMPT_TIMEOUT=300ms",
+		fmt.Sprintf("DELIVERY_MAX_ATTEMPTS=%d", attempts), "DELIVERY_ATTEMPT_TIMEOUT=2s",
 		"CIRCUIT_MIN_REQUESTS=50", "CIRCUIT_FAILURE_RATIO=0.8")...)
 	ids := newIDs(total)
 	produceEvents(t, n.events, ids)

@@ -20,6 +20,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +30,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/martech/eventfwd/libs/kafka"
 )
 
 var (
@@ -88,6 +92,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitFor polls cond until it holds or the deadline passes; cond says what it is waiting for.
+// It fails at once when one of the test's services has exited without being stopped: what it
+// waits for will not come, and the log says why.
 func waitFor(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -98,11 +104,38 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 		if ok {
 			return
 		}
+		if p := exitedOnItsOwn(t); p != nil {
+			t.Fatalf("%s exited (%v) while waiting for: %s", p.name, p.err, what)
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("gave up after %s waiting for: %s", timeout, what)
 		}
 		<-tick.C
 	}
+}
+
+// services are the running services of each test, by test name, for exitedOnItsOwn.
+var services = struct {
+	sync.Mutex
+	byTest map[string][]*proc
+}{byTest: map[string][]*proc{}}
+
+// exitedOnItsOwn is a service of t (or of a test t is a subtest of) that exited without stop or
+// kill, or nil.
+func exitedOnItsOwn(t *testing.T) *proc {
+	services.Lock()
+	defer services.Unlock()
+	for name, ps := range services.byTest {
+		if name != t.Name() && !strings.HasPrefix(t.Name(), name+"/") {
+			continue
+		}
+		for _, p := range ps {
+			if p.exited() && !p.stopped.Load() {
+				return p
+			}
+		}
+	}
+	return nil
 }
 
 // proc is one of our binaries running as a child process; its log goes to a file that is
@@ -113,6 +146,8 @@ type proc struct {
 	log  string
 	done chan struct{}
 	err  error
+	// stopped is set by stop and kill: the exit that follows is the test's doing.
+	stopped atomic.Bool
 }
 
 func startProc(t *testing.T, name string, env ...string) *proc {
@@ -134,7 +169,13 @@ func startProc(t *testing.T, name string, env ...string) *proc {
 		f.Close()
 		close(p.done)
 	}()
+	services.Lock()
+	services.byTest[t.Name()] = append(services.byTest[t.Name()], p)
+	services.Unlock()
 	t.Cleanup(func() {
+		services.Lock()
+		delete(services.byTest, t.Name())
+		services.Unlock()
 		p.stop(t)
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
@@ -155,6 +196,7 @@ func (p *proc) stop(t *testing.T) {
 		return
 	default:
 	}
+	p.stopped.Store(true)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -167,6 +209,7 @@ func (p *proc) stop(t *testing.T) {
 
 // kill is kill -9.
 func (p *proc) kill() {
+	p.stopped.Store(true)
 	_ = p.cmd.Process.Kill()
 	<-p.done
 }
@@ -400,13 +443,11 @@ func kafkaClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 // before the services start.
 func createTopics(t *testing.T, n names) {
 	t.Helper()
-	adm := kadm.NewClient(kafkaClient(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, topic := range []string{n.events, n.dlq} {
-		if _, err := adm.CreateTopic(ctx, 6, 1, nil, topic); err != nil {
-			t.Fatalf("create %s: %v", topic, err)
-		}
+	if _, err := kafka.EnsureTopics(ctx, kafkaClient(t), kafka.Settings{Partitions: 6, ReplicationFactor: 1},
+		kafka.Topic{Name: n.events}, kafka.Topic{Name: n.dlq}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -269,8 +269,8 @@ func TestIngressKafkaOutageAnswers503AndRecovers(t *testing.T) {
 		t.Fatalf("POST /events before the outage = %d %s", r.code, r.body)
 	}
 
-	kafka(t, "stop")
-	t.Cleanup(func() { kafka(t, "start") }) // a no-op when the broker already runs
+	kafkaCtlRun(t, "stop")
+	t.Cleanup(func() { kafkaCtlRun(t, "start") }) // a no-op when the broker already runs
 
 	for _, path := range []string{"/events", "/events/batch"} {
 		body := ingEventJSON(newUUID())
@@ -281,8 +281,9 @@ func TestIngressKafkaOutageAnswers503AndRecovers(t *testing.T) {
 		if r.code != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
 			t.Errorf("POST %s with the broker down = %d (Retry-After %q) %s, want 503 with Retry-After", path, r.code, r.header.Get("Retry-After"), r.body)
 		}
-		if took > produceTimeout+time.Second {
-			t.Errorf("POST %s with the broker down took %s, more than PRODUCE_TIMEOUT %s + 1s", path, took, produceTimeout)
+		// PRODUCE_TIMEOUT plus room for a loaded machine; the old service held clients for 30 s.
+		if took > produceTimeout+3*time.Second {
+			t.Errorf("POST %s with the broker down took %s, more than PRODUCE_TIMEOUT %s + 3s", path, took, produceTimeout)
 		}
 	}
 	waitFor(t, 10*time.Second, func() (bool, string) {
@@ -290,7 +291,7 @@ func TestIngressKafkaOutageAnswers503AndRecovers(t *testing.T) {
 		return err == nil && code == http.StatusServiceUnavailable, "/readyz to answer 503"
 	})
 
-	kafka(t, "start")
+	kafkaCtlRun(t, "start")
 	recovered := newUUID()
 	waitFor(t, 60*time.Second, func() (bool, string) {
 		code, _, err := httpGet(in.url + "/readyz")

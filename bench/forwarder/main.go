@@ -28,10 +28,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/martech/eventfwd/bench/internal/fixture"
+	"github.com/martech/eventfwd/libs/kafka"
 )
 
 type result struct {
@@ -289,10 +289,8 @@ func createTopic(topic string, configs map[string]*string) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 6, 1, configs, topic)
-	if err == nil {
-		err = resp.Err
-	}
+	_, err = kafka.EnsureTopics(ctx, cl, kafka.Settings{Brokers: brokers, Partitions: 6, ReplicationFactor: 1},
+		kafka.Topic{Name: topic, Configs: configs})
 	return err
 }
 

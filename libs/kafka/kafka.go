@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/martech/eventfwd/libs/config"
@@ -60,9 +61,10 @@ type Topic struct {
 	Configs    map[string]*string
 }
 
-// EnsureTopics creates the topics that do not exist yet and returns each topic's partition count.
-// An existing topic is left as it is.
-func EnsureTopics(ctx context.Context, adm *kadm.Client, s Settings, topics ...Topic) (map[string]int32, error) {
+// EnsureTopics creates the topics that do not exist yet and returns each topic's partition count,
+// once the brokers show every created one ready to use. An existing topic is left as it is.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, s Settings, topics ...Topic) (map[string]int32, error) {
+	adm := kadm.NewClient(cl) // a view of cl: closing cl is the caller's
 	names := make([]string, len(topics))
 	for i, t := range topics {
 		names[i] = t.Name
@@ -102,7 +104,7 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, s Settings, topics ...T
 		counts[t.Name] = parts
 		created[t.Name] = parts
 	}
-	if err := waitUsable(ctx, adm.ListTopics, created); err != nil {
+	if err := waitUsable(ctx, metadataNow(cl), created); err != nil {
 		return nil, err
 	}
 	return counts, nil
@@ -146,6 +148,37 @@ func waitUsable(ctx context.Context, list func(context.Context, ...string) (kadm
 		return fmt.Errorf("created topics %v not visible on the brokers in time: %w", names, err)
 	}
 	return nil
+}
+
+// metadataNow lists topics with a metadata request of its own. kadm's ListTopics answers from
+// the client's metadata cache, which keeps "unknown topic" for MetadataMinAge (5 s) after the
+// lookup that found the topic missing.
+func metadataNow(cl *kgo.Client) func(context.Context, ...string) (kadm.TopicDetails, error) {
+	return func(ctx context.Context, names ...string) (kadm.TopicDetails, error) {
+		req := kmsg.NewPtrMetadataRequest()
+		for _, name := range names {
+			t := kmsg.NewMetadataRequestTopic()
+			t.Topic = kmsg.StringPtr(name)
+			req.Topics = append(req.Topics, t)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		details := kadm.TopicDetails{}
+		for _, t := range resp.Topics {
+			if t.Topic == nil {
+				continue
+			}
+			d := kadm.TopicDetail{Topic: *t.Topic, Err: kerr.ErrorForCode(t.ErrorCode), Partitions: kadm.PartitionDetails{}}
+			for _, p := range t.Partitions {
+				d.Partitions[p.Partition] = kadm.PartitionDetail{Topic: *t.Topic, Partition: p.Partition,
+					Leader: p.Leader, Err: kerr.ErrorForCode(p.ErrorCode)}
+			}
+			details[*t.Topic] = d
+		}
+		return details, nil
+	}
 }
 
 // usable says what keeps a topic's metadata from showing it ready, or nil.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/martech/eventfwd/libs/config"
@@ -129,11 +128,10 @@ func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]i
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	maxMessage := fmt.Sprint(deadletter.TopicMaxMessageBytes(cfg.MaxRecord))
-	counts, err := kafka.EnsureTopics(tctx, adm, cfg.Kafka,
+	counts, err := kafka.EnsureTopics(tctx, cl, cfg.Kafka,
 		kafka.Topic{Name: cfg.EventsTopic},
 		kafka.Topic{Name: cfg.DLQTopic, Configs: map[string]*string{"max.message.bytes": &maxMessage}})
 	if err != nil {
@@ -141,7 +139,7 @@ func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]i
 	}
 	retention := fmt.Sprint((cfg.DedupeWindow + time.Hour).Milliseconds())
 	compact, segment := "compact,delete", fmt.Sprint(time.Hour.Milliseconds())
-	dc, err := kafka.EnsureTopics(tctx, adm, cfg.Kafka, kafka.Topic{
+	dc, err := kafka.EnsureTopics(tctx, cl, cfg.Kafka, kafka.Topic{
 		Name:       cfg.DedupeTopic,
 		Partitions: counts[cfg.EventsTopic],
 		Configs: map[string]*string{

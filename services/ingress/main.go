@@ -21,7 +21,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/martech/eventfwd/libs/config"
@@ -117,8 +116,7 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	// kadm.Client wraps cl; closing it would close cl, which the defer above does.
-	if _, err := kafka.EnsureTopics(sctx, kadm.NewClient(cl), cfg.Kafka, kafka.Topic{Name: cfg.EventsTopic}); err != nil {
+	if _, err := kafka.EnsureTopics(sctx, cl, cfg.Kafka, kafka.Topic{Name: cfg.EventsTopic}); err != nil {
 		return fmt.Errorf("ensure topic %s: %w", cfg.EventsTopic, err)
 	}
 
