@@ -269,6 +269,42 @@ func TestFaultAdEventsXDownFor30s(t *testing.T) {
 	}
 }
 
+// Our key refused (401) right after a burst of traffic: the burst's successes still fill the
+// circuit's window, yet the refusals hold deliveries back rather than exhaust them, as for any
+// outage. Found by hand: before the fix all 20 events went to the DLQ within about 7 s.
+func TestFaultKeyRefusedRightAfterABurst(t *testing.T) {
+	n := newNames(t)
+	createTopics(t, n)
+	s := startSim(t)
+	_, admin := startForwarder(t, n, s, "CIRCUIT_PROBE_INTERVAL=500ms", "CIRCUIT_MAX_PROBE_INTERVAL=2s")
+
+	burst := newIDs(150)
+	produceEvents(t, n.events, burst)
+	waitFor(t, 30*time.Second, func() (bool, string) { return s.received(t).Count == len(burst), "the burst delivered" })
+
+	s.control(t, map[string]any{"down": true, "down_status": 401})
+	refusedAt := time.Now()
+	ids := newIDs(20)
+	produceEvents(t, n.events, ids)
+	waitFor(t, 30*time.Second, func() (bool, string) {
+		code, _, _ := httpGet(admin + "/readyz")
+		return code == http.StatusServiceUnavailable, "/readyz to say not ready while the key is refused"
+	})
+	// The refusal lasts 10 s, longer than the 4 attempts (1 s, 2 s, 4 s apart) that would exhaust
+	// an event whose failures counted: that is the scenario, not a synchronisation.
+	refusal := time.NewTimer(time.Until(refusedAt.Add(10 * time.Second)))
+	<-refusal.C
+	s.control(t, map[string]any{"down": false})
+	waitFor(t, 60*time.Second, func() (bool, string) { return caughtUp(t, n.group, n.events) })
+
+	dups, dlq := reconcile(t, s, n, append(burst, ids...))
+	t.Logf("key refused after a burst: %d held back, %d dead-lettered, %d duplicates, %d requests refused",
+		len(ids), len(dlq), dups, s.stats(t)["401"])
+	if len(dlq) != 0 || dups != 0 {
+		t.Fatalf("%d dead-lettered, %d duplicates; want 0 and 0", len(dlq), dups)
+	}
+}
+
 // AdEventsX answering a random mix of 429, 500, 503 and timeouts: every event delivered, or
 // exhausted in the DLQ with the right attempt count. (Failures count against an event only while
 // most recent requests succeed, so an early failure may not count: dlq.attempts, the HTTP

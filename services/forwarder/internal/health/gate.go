@@ -49,9 +49,19 @@ type Ticket struct {
 }
 
 type sample struct {
-	at     time.Time
-	failed bool
+	at time.Time
+	o  Outcome
 }
+
+const (
+	// judgeLast is how many of the latest attempts decide whether a failure is the event's own.
+	// Few enough that a burst of successes seconds before an outage does not make the outage's
+	// failures count (a whole window's worth did: events were exhausted right after a burst).
+	judgeLast = 20
+	// refusedRunToOpen 401/403s in a row open the circuit, whatever succeeded before them: a
+	// refused key is about every request.
+	refusedRunToOpen = 5
+)
 
 // Gate is safe for concurrent use.
 type Gate struct {
@@ -192,10 +202,11 @@ func (g *Gate) wakeLocked() {
 }
 
 // Done returns a ticket with the attempt's outcome. counted says whether a failure counts against
-// the event's retry budget: only when most recent requests succeed, so the failure is the event's
-// own. Not when the circuit was open for it, nor when failures are most of the recent requests
-// (the destination as a whole is failing, even before enough requests were seen to open the
-// circuit, as with a lone event at night).
+// the event's retry budget: only when most of the latest attempts (judgeLast) succeeded, so the
+// failure is the event's own. Not when the circuit was open for it, nor when failures are most of
+// the latest attempts (the destination as a whole is failing, even before enough requests were
+// seen to open the circuit, as with a lone event at night, or while the successes of a burst just
+// before an outage still fill the window).
 func (g *Gate) Done(t Ticket, o Outcome) (counted bool) {
 	g.mu.Lock()
 	g.inFlight--
@@ -216,17 +227,18 @@ func (g *Gate) Done(t Ticket, o Outcome) (counted bool) {
 	case g.open:
 		// An attempt that started before the circuit opened.
 	default:
-		g.record(now, failed)
+		g.record(now, o)
 		total, failures := g.recent(now)
+		latest, latestFailures, refusedRun := g.latest(now)
 		switch {
-		case failed && g.shouldOpen(o, total, failures):
+		case failed && (g.shouldOpen(o, total, failures) || refusedRun >= refusedRunToOpen):
 			g.open, g.epoch = true, g.epoch+1
 			g.reason = reasonOf(o)
 			g.probeWait = g.cfg.ProbeInterval
 			g.nextProbe = now.Add(g.probeWait)
 			changed = true
 		case failed:
-			counted = 2*failures < total
+			counted = 2*latestFailures < latest
 		}
 		g.adapt(now, o)
 	}
@@ -259,9 +271,9 @@ func reasonOf(o Outcome) string {
 }
 
 // record adds a sample to the ring of the last few hundred attempts.
-func (g *Gate) record(now time.Time, failed bool) {
+func (g *Gate) record(now time.Time, o Outcome) {
 	const ring = 256
-	s := sample{at: now, failed: failed}
+	s := sample{at: now, o: o}
 	if len(g.samples) < ring {
 		g.samples = append(g.samples, s)
 		return
@@ -278,11 +290,33 @@ func (g *Gate) recent(now time.Time) (total, failed int) {
 			continue
 		}
 		total++
-		if s.failed {
+		if s.o != Healthy {
 			failed++
 		}
 	}
 	return total, failed
+}
+
+// latest looks at the judgeLast newest samples of the window, newest first: how many there are,
+// how many failed, and how many of the newest in a row were 401/403.
+func (g *Gate) latest(now time.Time) (total, failed, refusedRun int) {
+	since := now.Add(-g.cfg.Window)
+	n := len(g.samples)
+	run := true
+	for i := 0; i < n && total < judgeLast; i++ {
+		s := g.samples[(g.head+n-1-i)%n]
+		if s.at.Before(since) {
+			break
+		}
+		total++
+		if s.o != Healthy {
+			failed++
+		}
+		if run = run && s.o == KeyRefused; run {
+			refusedRun++
+		}
+	}
+	return total, failed, refusedRun
 }
 
 func (g *Gate) shouldOpen(o Outcome, total, failed int) bool {

@@ -179,3 +179,60 @@ func equal(a, b []bool) bool {
 	}
 	return true
 }
+
+// An outage right after a burst of traffic: the burst's successes still fill the window, but the
+// latest attempts are failures, so after a few the failures stop counting against the events.
+func TestGateOutageRightAfterABurstDoesNotCount(t *testing.T) {
+	g := newTestGate(nil)
+	g.cfg.MinRequests = 1000 // the window alone would not open the circuit
+	for range 150 {
+		attempt(t, g, Healthy)
+	}
+	counted := 0
+	for i := range 60 {
+		if attempt(t, g, Failing) {
+			counted++
+			if i >= judgeLast/2 {
+				t.Fatalf("failure %d counted although the latest %d attempts are mostly failures", i+1, judgeLast)
+			}
+		}
+	}
+	if counted == 0 || counted > judgeLast/2 {
+		t.Errorf("%d failures counted, want the first few (at most %d)", counted, judgeLast/2)
+	}
+}
+
+// A key refused right after a burst of traffic opens the circuit after a few 401s, although the
+// window is mostly successes; none of them is counted once the refusals are the latest news.
+func TestGateRefusedKeyAfterABurstOpensTheCircuit(t *testing.T) {
+	g := newTestGate(nil)
+	for range 150 {
+		attempt(t, g, Healthy)
+	}
+	for i := range refusedRunToOpen {
+		if g.Open() {
+			t.Fatalf("open after %d refusals, want %d", i, refusedRunToOpen)
+		}
+		attempt(t, g, KeyRefused)
+	}
+	if !g.Open() {
+		t.Fatalf("circuit closed after %d refusals in a row", refusedRunToOpen)
+	}
+}
+
+// A 403 about one event while the others succeed is that event's own failure: it counts, and the
+// circuit stays closed.
+func TestGateOneEventsRefusalCounts(t *testing.T) {
+	g := newTestGate(nil)
+	for range 3 {
+		for range 10 {
+			attempt(t, g, Healthy)
+		}
+		if !attempt(t, g, KeyRefused) {
+			t.Fatal("a lone 403 among successes did not count against its event")
+		}
+	}
+	if g.Open() {
+		t.Fatal("circuit opened for 403s about one event")
+	}
+}
