@@ -57,10 +57,15 @@ func (s *Store) Delivered(id string) bool {
 // release when it is done with the event, delivered or not.
 func (s *Store) Claim(ctx context.Context, id string) (release func(), err error) {
 	for {
+		// Looked at under mu: a copy's release deletes its in-flight entry under mu after marking
+		// it delivered, so a copy that finds no entry here also sees that mark. (Looked at
+		// before taking mu, the first copy could mark and release in between, and the id go out
+		// a second time.)
+		s.mu.Lock()
 		if s.Delivered(id) {
+			s.mu.Unlock()
 			return nil, ErrDuplicate
 		}
-		s.mu.Lock()
 		wait, busy := s.inFlight[id]
 		if !busy {
 			done := make(chan struct{})

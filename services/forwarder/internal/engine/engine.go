@@ -263,10 +263,13 @@ func (e *Engine) assigned(ctx context.Context, _ *kgo.Client, assigned map[strin
 const markerLoadPatience = 30 * time.Second
 
 // loadMarkers reads the delivered markers of the partitions ids back into the dedupe window,
-// retrying with backoff for up to markerLoadPatience: a broker restarting, or one that has not yet
+// retrying with backoff, for markerLoadPatience at most: a broker restarting, or one that has not yet
 // applied a just-created marker topic, is no reason to stop the process. A retry may read some
 // markers twice, which the window takes as the same id.
 func (e *Engine) loadMarkers(ctx context.Context, ids []int32) (int, error) {
+	// The bound covers a hung attempt too (a marker partition without a leader).
+	ctx, cancel := context.WithTimeout(ctx, markerLoadPatience)
+	defer cancel()
 	var n int
 	load := func() error {
 		var err error
@@ -274,7 +277,7 @@ func (e *Engine) loadMarkers(ctx context.Context, ids []int32) (int, error) {
 		return err
 	}
 	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
-		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(markerLoadPatience))
+		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
 	err := backoff.RetryNotify(load, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
 		e.metrics.LoadErrors.Inc()
 		e.log.Warn("reading dedupe markers failed; retrying", "partitions", ids, "err", err,

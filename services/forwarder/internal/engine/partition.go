@@ -27,6 +27,7 @@ type partition struct {
 
 	mu         sync.Mutex
 	pending    []*kgo.Record
+	lastOffset int64 // of the last record enqueued
 	paused     bool
 	marks      *watermark
 	lastCommit int64
@@ -41,6 +42,7 @@ func newPartition(e *Engine, id int32) *partition {
 		stopped:    make(chan struct{}),
 		active:     make(chan struct{}, e.cfg.MaxPerPartition),
 		marks:      newWatermark(),
+		lastOffset: -1,
 		lastCommit: -1,
 	}
 	p.hard, p.cancelHard = context.WithCancel(context.Background())
@@ -58,7 +60,19 @@ func (p *partition) highWater() int { return 2 * p.e.cfg.MaxPerPartition }
 // still arrive after it; they are kept.
 func (p *partition) enqueue(recs []*kgo.Record) {
 	p.lock()
-	p.pending = append(p.pending, recs...)
+	for _, r := range recs {
+		if r.Offset <= p.lastOffset {
+			// The watermark needs offsets in order. Going back within one assignment is an
+			// offset reset (the log was truncated under us): stop, and the restart reads from
+			// the committed offset again, markers keeping deliveries single.
+			p.unlock()
+			p.e.fail(fmt.Errorf("partition %d: offsets went back from %d to %d (offset reset); restarting",
+				p.id, p.lastOffset, r.Offset))
+			return
+		}
+		p.lastOffset = r.Offset
+		p.pending = append(p.pending, r)
+	}
 	if !p.paused && len(p.pending) >= p.highWater() {
 		// Under the lock, so a resume from the feeder cannot overtake it.
 		p.paused = true

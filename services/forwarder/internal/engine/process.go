@@ -33,8 +33,8 @@ func (e *Engine) process(stop, hard context.Context, r *kgo.Record) error {
 	// Dedupe is per partition, so every copy of an event must be handled by the partition its
 	// key hashes to. Copies an upstream producer put elsewhere (another client's partitioner) are
 	// moved there first.
-	if home := e.home.Partition(r, int(e.cfg.Partitions)); int32(home) != r.Partition {
-		return e.reroute(hard, r)
+	if home := int32(e.home.Partition(r, int(e.cfg.Partitions))); home != r.Partition {
+		return e.reroute(hard, r, home)
 	}
 
 	release, err := e.store.Claim(stop, raw.EventID)
@@ -93,8 +93,8 @@ func (e *Engine) decode(r *kgo.Record) (event.Raw, error) {
 }
 
 // reroute re-publishes r unchanged, keyed as before, so the default partitioner puts it in the
-// partition its key hashes to; the original is then finished.
-func (e *Engine) reroute(ctx context.Context, r *kgo.Record) error {
+// partition its key hashes to (home); the original is then finished.
+func (e *Engine) reroute(ctx context.Context, r *kgo.Record, home int32) error {
 	moved := &kgo.Record{
 		Topic: r.Topic,
 		Key:   r.Key,
@@ -106,6 +106,12 @@ func (e *Engine) reroute(ctx context.Context, r *kgo.Record) error {
 	}
 	if err := e.produce(ctx, moved); err != nil {
 		return fmt.Errorf("reroute %s/%d/%d: %w", r.Topic, r.Partition, r.Offset, err)
+	}
+	if moved.Partition != home {
+		// The partitioner sees the topic's partition count now, home the one at start: the topic
+		// grew. Going on would move records round in circles; the restart re-reads the count.
+		return fmt.Errorf("rerouted copy of %s/%d/%d landed in partition %d, not %d: %s no longer has the %d partitions it had at start",
+			r.Topic, r.Partition, r.Offset, moved.Partition, home, r.Topic, e.cfg.Partitions)
 	}
 	e.metrics.Rerouted.Inc()
 	e.metrics.Records.WithLabelValues("rerouted").Inc()

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"io"
+	"log/slog"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -64,5 +66,28 @@ func TestWatermarkCompactsAndKeepsCounting(t *testing.T) {
 	}
 	if len(w.offsets) >= n {
 		t.Fatalf("finished prefix not dropped: %d offsets kept", len(w.offsets))
+	}
+}
+
+// The watermark needs offsets in order; a partition that sees them go back (an offset reset)
+// stops the engine instead of committing past records it has not finished.
+func TestPartitionStopsWhenOffsetsGoBack(t *testing.T) {
+	e := &Engine{cfg: Config{MaxPerPartition: 8}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		halted: make(chan struct{})}
+	p := newPartition(e, 3)
+	p.enqueue([]*kgo.Record{{Partition: 3, Offset: 5}, {Partition: 3, Offset: 6}})
+	select {
+	case <-e.halted:
+		t.Fatalf("stopped on offsets in order: %v", e.fatal)
+	default:
+	}
+	p.enqueue([]*kgo.Record{{Partition: 3, Offset: 2}})
+	select {
+	case <-e.halted:
+	default:
+		t.Fatal("offsets went from 6 back to 2 and the engine goes on")
+	}
+	if len(p.pending) != 2 {
+		t.Errorf("%d records pending, want the 2 in order", len(p.pending))
 	}
 }
