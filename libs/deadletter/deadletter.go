@@ -55,7 +55,36 @@ const (
 	HeaderSourceOffset    = "dlq.source_offset"
 	HeaderReplayCount     = "dlq.replay_count"
 	HeaderReplayedAt      = "dlq.replayed_at"
+	// HeaderOmitted is on the DLQ record of a record too large to carry whole: what was left
+	// out. The original stays readable at dlq.source_* for the topic's retention.
+	HeaderOmitted = "dlq.omitted"
 )
+
+// Size is what a record weighs against MAX_RECORD_BYTES: its key, value and headers.
+func Size(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// maxKeptKey is the largest key an oversized record's DLQ copy keeps.
+const maxKeptKey = 1024
+
+// Shrink is the part of an oversized record its DLQ copy can carry whatever the topic limits:
+// topic, partition and offset, and the key when it is small; value and headers are left out.
+// omitted says what was left out, for Failure.Omitted.
+func Shrink(src *kgo.Record) (shrunk *kgo.Record, omitted string) {
+	shrunk = &kgo.Record{Topic: src.Topic, Partition: src.Partition, Offset: src.Offset, Key: src.Key}
+	omitted = "value (" + strconv.Itoa(len(src.Value)) + " bytes) and headers (" +
+		strconv.Itoa(Size(src)-len(src.Key)-len(src.Value)) + " bytes)"
+	if len(src.Key) > maxKeptKey {
+		shrunk.Key = nil
+		omitted = "key (" + strconv.Itoa(len(src.Key)) + " bytes), " + omitted
+	}
+	return shrunk, omitted + "; read the original at dlq.source_topic/partition/offset"
+}
 
 // Failure is what the forwarder knows about why a record could not be delivered.
 type Failure struct {
@@ -65,6 +94,7 @@ type Failure struct {
 	Attempts       int
 	FirstAttemptAt time.Time // zero: never attempted
 	FailedAt       time.Time
+	Omitted        string // what Shrink left out of an oversized record; empty: nothing
 }
 
 // Record builds the dead-letter record for src. The original headers are kept, except earlier
@@ -93,6 +123,9 @@ func Record(topic string, src *kgo.Record, f Failure) *kgo.Record {
 	add(HeaderSourcePartition, strconv.Itoa(int(src.Partition)))
 	add(HeaderSourceOffset, strconv.FormatInt(src.Offset, 10))
 	add(HeaderReplayCount, strconv.Itoa(replays))
+	if f.Omitted != "" {
+		add(HeaderOmitted, f.Omitted)
+	}
 	return &kgo.Record{Topic: topic, Key: src.Key, Value: src.Value, Headers: headers}
 }
 

@@ -89,12 +89,9 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, s Settings, topics ...Top
 			err = resp.Err
 		}
 		if errors.Is(err, kerr.TopicAlreadyExists) {
-			// Another instance created it between our list and our create.
-			d, lerr := adm.ListTopics(ctx, t.Name)
-			if lerr != nil {
-				return nil, fmt.Errorf("describe topic %s: %w", t.Name, lerr)
-			}
-			counts[t.Name] = int32(len(d[t.Name].Partitions))
+			// Another instance created it between our list and our create, with its own
+			// partition count; it may be as new to the brokers as one of ours.
+			created[t.Name] = anyCount
 			continue
 		}
 		if err != nil {
@@ -104,28 +101,39 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, s Settings, topics ...Top
 		counts[t.Name] = parts
 		created[t.Name] = parts
 	}
-	if err := waitUsable(ctx, metadataNow(cl), created); err != nil {
+	details, err := waitUsable(ctx, metadataNow(cl), created)
+	if err != nil {
 		return nil, err
+	}
+	for name, n := range created {
+		if n == anyCount {
+			counts[name] = int32(len(details[name].Partitions))
+		}
 	}
 	return counts, nil
 }
+
+// anyCount, as the partitions waitUsable wants, takes any number of them but none.
+const anyCount = 0
 
 // waitUsable waits until the brokers' metadata shows each topic in want with its number of
 // partitions, every one of them led. The controller acknowledges a CreateTopics before the
 // brokers have applied it, so a request right after it (a ListOffsets, a fetch) can meet
 // UNKNOWN_TOPIC_OR_PARTITION; a loaded machine showed a 150 ms gap.
 func waitUsable(ctx context.Context, list func(context.Context, ...string) (kadm.TopicDetails, error),
-	want map[string]int32) error {
+	want map[string]int32) (kadm.TopicDetails, error) {
 	if len(want) == 0 {
-		return nil
+		return nil, nil
 	}
 	names := make([]string, 0, len(want))
 	for name := range want {
 		names = append(names, name)
 	}
 	var last error
+	var details kadm.TopicDetails
 	check := func() error {
-		details, err := list(ctx, names...)
+		var err error
+		details, err = list(ctx, names...)
 		if err != nil {
 			last = err
 			return err
@@ -145,9 +153,9 @@ func waitUsable(ctx context.Context, list func(context.Context, ...string) (kadm
 		err = fmt.Errorf("%w; last seen: %w", err, last)
 	}
 	if err != nil {
-		return fmt.Errorf("created topics %v not visible on the brokers in time: %w", names, err)
+		return nil, fmt.Errorf("created topics %v not visible on the brokers in time: %w", names, err)
 	}
-	return nil
+	return details, nil
 }
 
 // metadataNow lists topics with a metadata request of its own. kadm's ListTopics answers from
@@ -186,7 +194,10 @@ func usable(d kadm.TopicDetail, partitions int32) error {
 	if d.Err != nil {
 		return d.Err
 	}
-	if int32(len(d.Partitions)) != partitions {
+	if len(d.Partitions) == 0 {
+		return errors.New("no partitions known yet")
+	}
+	if partitions != anyCount && int32(len(d.Partitions)) != partitions {
 		return fmt.Errorf("%d of %d partitions known", len(d.Partitions), partitions)
 	}
 	for _, p := range d.Partitions {

@@ -34,7 +34,7 @@ func (m *metadata) list(_ context.Context, names ...string) (kadm.TopicDetails, 
 
 func TestWaitUsableWaitsForEveryPartitionToBeLed(t *testing.T) {
 	m := &metadata{}
-	if err := waitUsable(t.Context(), m.list, map[string]int32{"a": 2, "b": 2}); err != nil {
+	if _, err := waitUsable(t.Context(), m.list, map[string]int32{"a": 2, "b": 2}); err != nil {
 		t.Fatal(err)
 	}
 	if m.calls != 3 {
@@ -47,7 +47,7 @@ func TestWaitUsableGivesUpWithTheReason(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	// Three partitions wanted, two ever known: never ready.
-	err := waitUsable(ctx, m.list, map[string]int32{"a": 3})
+	_, err := waitUsable(ctx, m.list, map[string]int32{"a": 3})
 	if err == nil {
 		t.Fatal("no error for a topic that never shows all its partitions")
 	}
@@ -55,5 +55,18 @@ func TestWaitUsableGivesUpWithTheReason(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
+	}
+}
+
+// A topic another instance created (TopicAlreadyExists) is waited for too, whatever its count.
+func TestWaitUsableTakesAnyCountForATopicSomeoneElseCreated(t *testing.T) {
+	m := &metadata{}
+	details, err := waitUsable(t.Context(), m.list, map[string]int32{"a": anyCount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.calls != 3 || len(details["a"].Partitions) != 2 {
+		t.Errorf("asked %d times, %d partitions; want 3 asks (unknown, leaderless, ready) and 2",
+			m.calls, len(details["a"].Partitions))
 	}
 }

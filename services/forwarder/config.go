@@ -32,8 +32,9 @@ Environment (defaults in brackets):
   DEDUPE_CACHE_SIZE          event_ids kept in memory [2000000]
   MAX_IN_FLIGHT              records worked on at once [256]
   MAX_IN_FLIGHT_PER_PARTITION records worked on at once per partition [64]
-  MAX_RECORD_BYTES           larger records are dead-lettered as invalid [921600]; above that
-                             default, raise max.message.bytes of the topics to match
+  MAX_RECORD_BYTES           larger records (key, value and headers) are dead-lettered as
+                             invalid, without their payload [921600]; above that default,
+                             raise max.message.bytes of the topics to match
   DELIVERY_MAX_ATTEMPTS      attempts per event, the first included [4]
   DELIVERY_BACKOFF           wait before the first retry, doubling after [1s]
   DELIVERY_MAX_BACKOFF       longest wait between retries [30s]

@@ -81,9 +81,9 @@ Environment (a flag of the same meaning wins):
   EVENTS_TOPIC    where replay sends records (--events-topic) [events.raw]
   EVENT_NAMES     event_name values the forwarder accepts; show and replay judge records with them,
                   so set it as the forwarder has it [purchase,lead]
-  MAX_RECORD_BYTES  the forwarder's record size limit: replay holds back records whose value is
-                  larger (held-too-large, not sent even with --force); set it as the forwarder
-                  has it [921600]
+  MAX_RECORD_BYTES  the forwarder's record size limit (key, value and headers): replay holds
+                  back larger records (held-too-large, not sent even with --force); set it as
+                  the forwarder has it [921600]
   LOG_LEVEL       the Kafka client's log on stderr: debug, info, warn, error [error]
 
 Exit codes:

@@ -31,8 +31,9 @@ held back or capped: a name stands for one selection; for another selection use 
 Not sent, and reported: records with dlq.replay_count at or above --max-replays (skipped), and,
 unless --force: records that are not a valid event for the forwarder (held-invalid, judged with
 EVENT_NAMES) and records whose event_time is older than --max-age (held-old; AdEventsX refuses
-events older than about 7 days). Never sent, even with --force: records whose value is over
-MAX_RECORD_BYTES (held-too-large; the forwarder would dead-letter them again).
+events older than about 7 days). Never sent, even with --force: records over MAX_RECORD_BYTES,
+key, value and headers counted, or dead-lettered without their payload for that (dlq.omitted)
+(held-too-large; the forwarder would dead-letter them again).
 
 --dry-run changes nothing (no record written, no group or transaction used): it lists what would
 be sent, from the position of --name if given, else from the start, with what the forwarder's

@@ -42,7 +42,7 @@ type Settings struct {
 	DLQTopic    string
 	EventsTopic string
 	Names       event.Names
-	// MaxRecordBytes is the forwarder's MAX_RECORD_BYTES: replay holds back larger values.
+	// MaxRecordBytes is the forwarder's MAX_RECORD_BYTES: replay holds back larger records.
 	MaxRecordBytes int
 	Timeout        time.Duration
 	Log            *slog.Logger

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/services/dlq/internal/dlqrecord"
 )
@@ -26,7 +27,8 @@ const (
 	// HeldOld: its event_time is older than the age bound (AdEventsX refuses events older than
 	// about 7 days); held back unless forced.
 	HeldOld
-	// HeldTooLarge: its value is over the forwarder's MAX_RECORD_BYTES; held back even when
+	// HeldTooLarge: it is over the forwarder's MAX_RECORD_BYTES (key, value and headers), or was
+	// dead-lettered without its payload for that (dlq.omitted); held back even when
 	// forced: the forwarder would dead-letter it again, and a record that large may not fit in
 	// the replay's producer batch, so it would abort every transaction it is in.
 	HeldTooLarge
@@ -52,7 +54,7 @@ func (d Decision) String() string {
 type Policy struct {
 	MaxReplays     int           // records with dlq.replay_count >= MaxReplays are skipped; 0: no cap
 	MaxAge         time.Duration // records whose event_time is older are held back; 0: no bound
-	MaxRecordBytes int           // records whose value is larger are held back, even forced; 0: no bound
+	MaxRecordBytes int           // larger records (key, value, headers) are held back, even forced; 0: no bound
 	Force          bool          // send held-back records anyway (not those over MaxRecordBytes)
 	Names          event.Names   // the event_name values the forwarder accepts (EVENT_NAMES)
 }
@@ -72,16 +74,24 @@ func (p Policy) Decide(r *kgo.Record, f dlqrecord.Fields, now time.Time) Verdict
 	switch {
 	case p.MaxReplays > 0 && f.ReplayCount >= p.MaxReplays:
 		v.Decision = Capped
-	case p.MaxRecordBytes > 0 && len(r.Value) > p.MaxRecordBytes:
+	case omitted(r) != "":
+		// Too large to dead-letter whole: there is nothing here to send.
+		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("dead-lettered without its %s", omitted(r))}
+	case p.MaxRecordBytes > 0 && deadletter.Size(r) > p.MaxRecordBytes:
 		// The forwarder's own check, and its message.
-		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("value is %d bytes, over the %d-byte limit (MAX_RECORD_BYTES)",
-			len(r.Value), p.MaxRecordBytes)}
+		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("record is %d bytes (key, value and headers), over the %d-byte limit (MAX_RECORD_BYTES)",
+			deadletter.Size(r), p.MaxRecordBytes)}
 	case p.Force:
 	case err != nil:
 		v.Decision = HeldInvalid
 	case p.MaxAge > 0 && now.Sub(raw.EventTime) > p.MaxAge:
 		v.Decision = HeldOld
 	}
+	return v
+}
+
+func omitted(r *kgo.Record) string {
+	v, _ := deadletter.Header(r.Headers, deadletter.HeaderOmitted)
 	return v
 }
 

@@ -99,7 +99,7 @@ func TestDecide(t *testing.T) {
 		{"too old, forced", forced, id, valid(8 * 24 * time.Hour), 0, Send},
 		{"no age bound", noBounds, id, valid(800 * 24 * time.Hour), 0, Send},
 		{"garbage", policy, "k", []byte("not json"), 0, HeldInvalid},
-		{"at the size limit", sized, "k", make([]byte, 1024), 0, Send},
+		{"at the size limit (key and value)", sized, "k", make([]byte, 1023), 0, Send},
 		{"over the size limit", sized, id, append(valid(time.Hour), make([]byte, 1024)...), 0, HeldTooLarge},
 		{"over the size limit, at the cap", sized, "k", make([]byte, 1025), 3, Capped},
 		{"garbage, forced", forced, "k", []byte("not json"), 0, Send},
@@ -114,6 +114,16 @@ func TestDecide(t *testing.T) {
 				t.Errorf("Decide = %s (invalid: %v), want %s", got.Decision, got.Invalid, tt.want)
 			}
 		})
+	}
+}
+
+// A record dead-lettered without its payload (too large to carry) has nothing to send, forced or not.
+func TestDecideHoldsARecordDeadLetteredWithoutItsPayload(t *testing.T) {
+	r := &kgo.Record{Key: []byte("k"), Headers: []kgo.RecordHeader{
+		{Key: deadletter.HeaderOmitted, Value: []byte("value (2000000 bytes) and headers (0 bytes)")}}}
+	got := Policy{Force: true, Names: event.NewNames("lead")}.Decide(r, dlqrecord.Fields{}, time.Now())
+	if got.Decision != HeldTooLarge || got.Invalid == nil || !strings.Contains(got.Invalid.Error(), "2000000 bytes") {
+		t.Errorf("Decide = %s (%v), want held-too-large saying what was left out", got.Decision, got.Invalid)
 	}
 }
 

@@ -20,7 +20,11 @@ type Attempt struct {
 	RetryAfter time.Duration
 	Verdict    Verdict
 	Took       time.Duration
+	Detail     string // the start of a non-2xx answer's body, on one line, our key masked
 }
+
+// maxDetail is how much of a refusal's body an Attempt keeps: enough for the API's reason.
+const maxDetail = 300
 
 // Client posts one conversion per request to $ADEVENTSX_URL/v1/conversions.
 type Client struct {
@@ -68,7 +72,13 @@ func (c *Client) Send(ctx context.Context, eventID string, body []byte) Attempt 
 	if err != nil {
 		return Attempt{Err: err, Verdict: Classify(0, err), Took: time.Since(start)}
 	}
-	// Drain a little so the connection can be reused; the body itself tells us nothing we act on.
+	var detail string
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Why AdEventsX refused, for dlq.error; we act on the status alone.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxDetail))
+		detail = c.oneLine(b)
+	}
+	// Drain a little more so the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return Attempt{
@@ -76,7 +86,17 @@ func (c *Client) Send(ctx context.Context, eventID string, body []byte) Attempt 
 		RetryAfter: RetryAfter(resp.Header, time.Now(), c.retryAfterCap),
 		Verdict:    Classify(resp.StatusCode, nil),
 		Took:       time.Since(start),
+		Detail:     detail,
 	}
+}
+
+// oneLine makes b printable on one line, with our API key masked should the API echo it.
+func (c *Client) oneLine(b []byte) string {
+	s := strings.Join(strings.Fields(strings.ToValidUTF8(string(b), "?")), " ")
+	if c.apiKey != "" {
+		s = strings.ReplaceAll(s, c.apiKey, "[api key]")
+	}
+	return s
 }
 
 // CloseIdle closes idle connections at shutdown.

@@ -150,5 +150,9 @@ func describe(a Attempt) string {
 	if a.Err != nil {
 		return fmt.Sprintf("adeventsx %s error: %v", ErrorClass(a.Err), a.Err)
 	}
-	return fmt.Sprintf("adeventsx answered %d %s", a.Status, http.StatusText(a.Status))
+	line := fmt.Sprintf("adeventsx answered %d %s", a.Status, http.StatusText(a.Status))
+	if a.Detail != "" {
+		line += ": " + a.Detail
+	}
+	return line
 }

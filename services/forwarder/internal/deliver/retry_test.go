@@ -190,3 +190,23 @@ func TestDeliverStopsWaitingWhenCancelled(t *testing.T) {
 		t.Fatal("Deliver kept waiting for its hour-long backoff after cancel")
 	}
 }
+
+// A refusal's reason reaches dlq.error: the start of AdEventsX's answer, on one line, with our
+// key masked should the API echo it.
+func TestDeliverKeepsWhyTheEventWasRejected(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, "{\"error\":\"invalid_payload\",\n \"detail\":\"ts is in the future\",\"key\":\"secret-key-123\"}")
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, "secret-key-123", time.Second, time.Second, 4)
+	d := NewDeliverer(c, testGate(t, 50), Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, nil)
+	res, err := d.Deliver(t.Context(), "id", []byte(`{}`))
+	if err != nil || res.Final != Rejected {
+		t.Fatalf("Deliver = %+v, %v; want rejected", res, err)
+	}
+	want := `adeventsx answered 400 Bad Request: {"error":"invalid_payload", "detail":"ts is in the future","key":"[api key]"}`
+	if res.LastError != want {
+		t.Errorf("LastError = %q, want %q", res.LastError, want)
+	}
+}

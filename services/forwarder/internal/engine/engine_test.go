@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/services/forwarder/internal/dedupe"
 	"github.com/martech/eventfwd/services/forwarder/internal/deliver"
@@ -252,4 +255,78 @@ func TestEngineRetriesReadingMarkersUntilTheTopicIsThere(t *testing.T) {
 	if n := delivered.Load(); n != 1 {
 		t.Errorf("delivered %d times, want once", n)
 	}
+}
+
+// A record too large to dead-letter whole (here a big key and a big value) is dead-lettered
+// without its payload, naming what was left out; before, the DLQ write failed and the forwarder
+// stopped on it after every restart.
+func TestEngineDeadLettersARecordTooLargeToCarry(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "raw", "dlq", "delivered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seeds := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer api.Close()
+	prod, err := kgo.NewClient(append(seeds, kgo.DefaultProduceTopic("raw"), kgo.ProducerBatchMaxBytes(4<<20))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	big := &kgo.Record{Key: bytes.Repeat([]byte("k"), 600<<10), Value: bytes.Repeat([]byte("v"), 700<<10),
+		Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("x")}}}
+	if err := prod.ProduceSync(t.Context(), big).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	eng := testEngine(t, seeds, api.URL, 4) // MaxRecordBytes 1 MiB
+	stop := runEngine(t, eng)
+	adm := kadm.NewClient(prod)
+	waitCommitted(t, adm, 20*time.Second)
+	stop() // fails the test if Run stopped on the DLQ write
+
+	recs := readTopic(t, seeds, "dlq")
+	if len(recs) != 1 {
+		t.Fatalf("%d DLQ records, want 1", len(recs))
+	}
+	r := recs[0]
+	omitted, _ := deadletter.Header(r.Headers, deadletter.HeaderOmitted)
+	reason, _ := deadletter.Header(r.Headers, deadletter.HeaderReason)
+	if reason != "invalid" || r.Key != nil || r.Value != nil ||
+		!strings.Contains(omitted, "key (614400 bytes), value (716800 bytes) and headers (2 bytes)") {
+		t.Errorf("DLQ record: reason %q, key %d bytes, value %d bytes, dlq.omitted %q", reason, len(r.Key), len(r.Value), omitted)
+	}
+	if _, ok := deadletter.Header(r.Headers, "h"); ok {
+		t.Error("the original headers were carried although the record was too large")
+	}
+}
+
+// readTopic reads every record of topic from the start to its current end.
+func readTopic(t *testing.T, seeds []kgo.Opt, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(append(seeds, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int64(0)
+	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
+	var recs []*kgo.Record
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for int64(len(recs)) < want {
+		f := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records of %s", len(recs), want, topic)
+		}
+		recs = append(recs, f.Records()...)
+	}
+	return recs
 }

@@ -76,8 +76,9 @@ func (e *Engine) process(stop, hard context.Context, r *kgo.Record) error {
 
 // decode checks the record's shape and the event's rules; the error says what is wrong.
 func (e *Engine) decode(r *kgo.Record) (event.Raw, error) {
-	if len(r.Value) > e.cfg.MaxRecordBytes {
-		return event.Raw{}, fmt.Errorf("value is %d bytes, over the %d-byte limit", len(r.Value), e.cfg.MaxRecordBytes)
+	if n := deadletter.Size(r); n > e.cfg.MaxRecordBytes {
+		return event.Raw{}, fmt.Errorf("record is %d bytes (key, value and headers), over the %d-byte limit (MAX_RECORD_BYTES)",
+			n, e.cfg.MaxRecordBytes)
 	}
 	if r.Key == nil {
 		return event.Raw{}, errors.New("record has no key; the key must be the event_id")
@@ -121,7 +122,13 @@ func (e *Engine) reroute(ctx context.Context, r *kgo.Record, home int32) error {
 // deadLetter writes r to the DLQ and returns nil once Kafka acknowledged it.
 func (e *Engine) deadLetter(ctx context.Context, r *kgo.Record, f deadletter.Failure) error {
 	f.FailedAt = time.Now()
-	if err := e.produce(ctx, deadletter.Record(e.cfg.DLQTopic, r, f)); err != nil {
+	src := r
+	if deadletter.Size(r) > e.cfg.MaxRecordBytes {
+		// Whole, it may not fit the DLQ topic or a producer batch, and a write Kafka refuses
+		// stops the forwarder, on this record again after every restart.
+		src, f.Omitted = deadletter.Shrink(r)
+	}
+	if err := e.produce(ctx, deadletter.Record(e.cfg.DLQTopic, src, f)); err != nil {
 		return fmt.Errorf("dead-letter %s/%d/%d: %w", r.Topic, r.Partition, r.Offset, err)
 	}
 	e.metrics.DLQWrites.WithLabelValues(string(f.Reason)).Inc()
