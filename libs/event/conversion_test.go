@@ -146,7 +146,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}
 	for i := range 5000 {
 		want := Raw{
-			EventID:    fmt.Sprintf("%08x-%04x-%04X-%04x-%012x", rng.Uint32(), rng.IntN(1<<16), rng.IntN(1<<16), rng.IntN(1<<16), rng.Int64N(1<<48)),
+			EventID:    fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", rng.Uint32(), rng.IntN(1<<16), rng.IntN(1<<16), rng.IntN(1<<16), rng.Int64N(1<<48)),
 			UserID:     "u" + randString(0, 40),
 			EventName:  DefaultNames[rng.IntN(len(DefaultNames))],
 			EventTime:  time.Unix(rng.Int64N(maxTime.Unix()+1), rng.Int64N(1e9)).UTC(),

@@ -316,8 +316,9 @@ func readEventID(r *Raw, raw json.RawMessage, _ Names) string {
 	if !isUUID(s) {
 		return "must be a UUID"
 	}
-	// Kept exactly as sent: it is the Kafka key and the idempotency key.
-	r.EventID = s
+	// In canonical lowercase (RFC 9562: UUIDs are case-insensitive): it is the Kafka key, the
+	// dedupe key and the idempotency key, so ABC... and abc... must be one event everywhere.
+	r.EventID = strings.ToLower(s)
 	return ""
 }
 

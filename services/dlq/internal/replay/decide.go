@@ -106,7 +106,7 @@ func Preview(r *kgo.Record, names event.Names) (event.Raw, error) {
 	if err != nil {
 		return event.Raw{}, err
 	}
-	if !bytes.Equal(r.Key, []byte(raw.EventID)) {
+	if !bytes.EqualFold(r.Key, []byte(raw.EventID)) { // event_id is decoded in lowercase
 		return event.Raw{}, fmt.Errorf("record key %q is not the event_id %q", r.Key, raw.EventID)
 	}
 	return raw, nil

@@ -54,6 +54,11 @@ type Engine struct {
 	mu    sync.Mutex
 	parts map[int32]*partition
 
+	// commitMu orders commits: the periodic one holds it from its look at the partitions to the
+	// broker's answer, so a revoke's final commit (taken after) always lands last. Otherwise a
+	// periodic commit computed before the revoke could land after it and move the offset back.
+	commitMu sync.Mutex
+
 	// clientSet is closed once cl is set: the group callbacks can run before kgo.NewClient
 	// returns, and wait on it so that they (and what they start) see cl.
 	clientSet chan struct{}
@@ -181,6 +186,7 @@ func (e *Engine) commitLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		e.commitMu.Lock()
 		e.mu.Lock()
 		parts := make([]*partition, 0, len(e.parts))
 		for _, p := range e.parts {
@@ -188,6 +194,7 @@ func (e *Engine) commitLoop(ctx context.Context) {
 		}
 		e.mu.Unlock()
 		e.commit(ctx, parts)
+		e.commitMu.Unlock()
 	}
 }
 
@@ -298,7 +305,11 @@ func (e *Engine) revoked(ctx context.Context, _ *kgo.Client, revoked map[string]
 	for _, p := range parts {
 		p.drain(deadline)
 	}
+	// Revoke callbacks run outside kgo's join/sync lock, so a periodic commit holding commitMu
+	// and waiting on that lock finishes without us.
+	e.commitMu.Lock()
 	e.commit(context.WithoutCancel(ctx), parts)
+	e.commitMu.Unlock()
 	e.log.Info("partitions revoked", "topic", e.cfg.EventsTopic, "partitions", revoked[e.cfg.EventsTopic])
 }
 

@@ -330,3 +330,47 @@ func readTopic(t *testing.T, seeds []kgo.Opt, topic string) []*kgo.Record {
 	}
 	return recs
 }
+
+// An event_id sent in upper case and again in lower case is one event (UUIDs are case-insensitive):
+// both copies are routed by the lowercase id and it is delivered once, in lowercase.
+func TestEngineTakesAnEventIDInAnyCaseAsOne(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "raw", "dlq", "delivered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seeds := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	var mu sync.Mutex
+	received := map[string]int{}
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var conv event.Conversion
+		_ = json.NewDecoder(r.Body).Decode(&conv)
+		mu.Lock()
+		received[conv.ID+" "+r.Header.Get("Idempotency-Key")]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer api.Close()
+	prod, err := kgo.NewClient(append(seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	lower := "3b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+	var recs []*kgo.Record
+	for p, id := range []string{strings.ToUpper(lower), lower, strings.ToUpper(lower), lower} {
+		recs = append(recs, &kgo.Record{Topic: "raw", Partition: int32(p), Key: []byte(id), Value: []byte(fmt.Sprintf(
+			`{"event_id":%q,"user_id":"u","event_name":"purchase","event_time":1764000000,"value":1,"campaign_id":"c"}`, id))})
+	}
+	if err := prod.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	stop := runEngine(t, testEngine(t, seeds, api.URL, 4))
+	waitCommitted(t, kadm.NewClient(prod), 20*time.Second)
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(received) != 1 || received[lower+" "+lower] != 1 {
+		t.Errorf("received %v, want %s (as id and Idempotency-Key) once", received, lower)
+	}
+}

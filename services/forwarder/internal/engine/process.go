@@ -33,8 +33,10 @@ func (e *Engine) process(stop, hard context.Context, r *kgo.Record) error {
 	// Dedupe is per partition, so every copy of an event must be handled by the partition its
 	// key hashes to. Copies an upstream producer put elsewhere (another client's partitioner) are
 	// moved there first.
-	if home := int32(e.home.Partition(r, int(e.cfg.Partitions))); home != r.Partition {
-		return e.reroute(hard, r, home)
+	// The home is that of the canonical (lowercase) event_id, whatever case the key was sent in.
+	key := []byte(raw.EventID)
+	if home := int32(e.home.Partition(&kgo.Record{Key: key}, int(e.cfg.Partitions))); home != r.Partition {
+		return e.reroute(hard, r, key, home)
 	}
 
 	release, err := e.store.Claim(stop, raw.EventID)
@@ -87,18 +89,18 @@ func (e *Engine) decode(r *kgo.Record) (event.Raw, error) {
 	if err != nil {
 		return event.Raw{}, err
 	}
-	if !bytes.Equal(r.Key, []byte(raw.EventID)) {
+	if !bytes.EqualFold(r.Key, []byte(raw.EventID)) {
 		return event.Raw{}, fmt.Errorf("record key %q is not the event_id %q", truncate(r.Key), raw.EventID)
 	}
 	return raw, nil
 }
 
-// reroute re-publishes r unchanged, keyed as before, so the default partitioner puts it in the
-// partition its key hashes to (home); the original is then finished.
-func (e *Engine) reroute(ctx context.Context, r *kgo.Record, home int32) error {
+// reroute re-publishes r's value and headers keyed by key, the canonical event_id, so the default
+// partitioner puts it in the partition key hashes to (home); the original is then finished.
+func (e *Engine) reroute(ctx context.Context, r *kgo.Record, key []byte, home int32) error {
 	moved := &kgo.Record{
 		Topic: r.Topic,
-		Key:   r.Key,
+		Key:   key,
 		Value: r.Value,
 		Headers: append(append([]kgo.RecordHeader{}, r.Headers...), kgo.RecordHeader{
 			Key:   HeaderReroutedFrom,
