@@ -83,7 +83,9 @@ func TestDecodeAccepts(t *testing.T) {
 			"camelCase",
 			`{"eventId":"` + camelID + `","userId":"u-1","eventName":"lead","eventTime":"2024-02-29T12:00:00Z",` +
 				`"value":19.99,"campaignId":"c-1","source":"web","clickId":"k-9"}`,
-			raw(func(r *Raw) { r.EventID, r.EventName, r.Source, r.ClickID = strings.ToLower(camelID), "lead", "web", "k-9" }),
+			raw(func(r *Raw) {
+				r.EventID, r.EventName, r.Source, r.ClickID = strings.ToLower(camelID), "lead", "web", "k-9"
+			}),
 		},
 		{"both spellings, same value", body("userId", `"u-1"`), raw(keep)},
 		{"both spellings, same value escaped", body("userId", `"\u0075-1"`), raw(keep)},
