@@ -534,9 +534,9 @@ func caughtUp(t *testing.T, group, topic string) (bool, string) {
 
 // kcatProduce writes lines "key|value" (or just "value" when key is empty) with kcat and its
 // librdkafka default partitioner, or to partition when partition >= 0.
-func kcatProduce(t *testing.T, topic string, partition int, lines []string) {
+func kcatProduce(t *testing.T, topic string, partition int, lines []string, extra ...string) {
 	t.Helper()
-	args := []string{"-b", brokers, "-t", topic, "-P", "-K", "|", "-z", "none"}
+	args := append([]string{"-b", brokers, "-t", topic, "-P", "-K", "|", "-z", "none"}, extra...)
 	if partition >= 0 {
 		args = append(args, "-p", fmt.Sprint(partition))
 	}

@@ -189,3 +189,32 @@ func TestGarbageFromKcatIsDeadLetteredAndDoesNotStallThePartition(t *testing.T) 
 		t.Errorf("the garbage record's value changed into JSON")
 	}
 }
+
+// A record that fits events.raw but is too large to dead-letter whole (Kafka's default limit is
+// about 1 MiB, and the DLQ copy adds headers) is dead-lettered without its payload, and the
+// partition goes on. Before, the DLQ write was refused and the forwarder stopped on this record
+// after every restart.
+func TestARecordTooLargeToDeadLetterWholeDoesNotStopTheForwarder(t *testing.T) {
+	n := newNames(t)
+	createTopics(t, n)
+	s := startSim(t)
+	startForwarder(t, n, s, fastRetries...)
+
+	good := newUUID()
+	big := strings.Repeat("k", 40_000) + "|" + strings.Repeat("v", 1_000_000)
+	kcatProduce(t, n.events, 0, []string{big, good + "|" + eventJSON(good)}, "-X", "message.max.bytes=2000000")
+
+	waitFor(t, 30*time.Second, func() (bool, string) { return s.times(t)[good] == 1, "the event behind the big record" })
+	waitFor(t, 30*time.Second, func() (bool, string) { return caughtUp(t, n.group, n.events) })
+	dlq := readAll(t, n.dlq)
+	if len(dlq) != 1 {
+		t.Fatalf("%d records in the DLQ, want the big one", len(dlq))
+	}
+	r := dlq[0]
+	if header(r, "dlq.reason") != "invalid" || len(r.Value) != 0 || len(r.Key) != 0 ||
+		!strings.Contains(header(r, "dlq.omitted"), "key (40000 bytes), value (1000000 bytes)") ||
+		!strings.Contains(header(r, "dlq.error"), "over the 921600-byte limit") {
+		t.Errorf("DLQ record: reason %q, key %d and value %d bytes, dlq.omitted %q, dlq.error %q",
+			header(r, "dlq.reason"), len(r.Key), len(r.Value), header(r, "dlq.omitted"), header(r, "dlq.error"))
+	}
+}
