@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -168,7 +169,7 @@ func (e *Engine) poll(ctx context.Context) error {
 		e.mu.Lock()
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if p := e.parts[fp.Partition]; p != nil && len(fp.Records) > 0 {
-				p.enqueue(fp.Records)
+				p.enqueue(fp.Records, fp.HighWatermark)
 			}
 		})
 		e.mu.Unlock()
@@ -195,6 +196,11 @@ func (e *Engine) commitLoop(ctx context.Context) {
 		e.mu.Unlock()
 		e.commit(ctx, parts)
 		e.commitMu.Unlock()
+		for _, p := range parts {
+			if n, ok := p.lag(); ok {
+				e.metrics.Lag.WithLabelValues(strconv.Itoa(int(p.id))).Set(float64(n))
+			}
+		}
 	}
 }
 
@@ -327,6 +333,7 @@ func (e *Engine) detach(ids []int32) []*partition {
 	defer e.mu.Unlock()
 	var parts []*partition
 	for _, id := range ids {
+		e.metrics.Lag.DeleteLabelValues(strconv.Itoa(int(id)))
 		if p := e.parts[id]; p != nil {
 			parts = append(parts, p)
 			delete(e.parts, id)

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -131,6 +133,15 @@ func TestEngineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
 	stop := runEngine(t, eng)
 	adm := kadm.NewClient(prod)
 	waitCommitted(t, adm, 20*time.Second)
+	// Everything committed: the lag of each of the 4 partitions reads 0 (once the commit loop
+	// has been round once more).
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.CollectAndCount(eng.metrics.Lag) != 4 || lagSum(eng) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer lag: %d partitions, %v records; want 4 and 0", testutil.CollectAndCount(eng.metrics.Lag), lagSum(eng))
+		}
+		time.Sleep(10 * time.Millisecond) // polling a metric
+	}
 	stop()
 
 	mu.Lock()
@@ -183,7 +194,8 @@ func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	stopA := runEngine(t, testEngine(t, seeds, api.URL, 1)) // 1 per partition: pauses at 2 pending
+	engA := testEngine(t, seeds, api.URL, 1) // 1 per partition: pauses at 2 pending
+	stopA := runEngine(t, engA)
 	waitFor := func(n int) {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
@@ -200,6 +212,12 @@ func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
 		}
 	}
 	waitFor(100)
+	for deadline := time.Now().Add(10 * time.Second); lagSum(engA) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("consumer lag reads 0 with most of 2000 records still to deliver")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a metric the commit loop sets
+	}
 	stopB := runEngine(t, testEngine(t, seeds, api.URL, 1)) // takes some partitions away from A
 	waitFor(300)
 	stopB() // and gives them back
@@ -373,4 +391,17 @@ func TestEngineTakesAnEventIDInAnyCaseAsOne(t *testing.T) {
 	if len(received) != 1 || received[lower+" "+lower] != 1 {
 		t.Errorf("received %v, want %s (as id and Idempotency-Key) once", received, lower)
 	}
+}
+
+// lagSum is the consumer lag over all of e's partitions.
+func lagSum(e *Engine) float64 {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { e.metrics.Lag.Collect(ch); close(ch) }()
+	sum := 0.0
+	for m := range ch {
+		var pb dto.Metric
+		_ = m.Write(&pb)
+		sum += pb.GetGauge().GetValue()
+	}
+	return sum
 }

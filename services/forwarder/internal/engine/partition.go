@@ -28,6 +28,8 @@ type partition struct {
 	mu         sync.Mutex
 	pending    []*kgo.Record
 	lastOffset int64 // of the last record enqueued
+	firstSeen  int64 // offset of the first record enqueued: the committed position at assignment
+	logEnd     int64 // the partition's high watermark in the last fetch
 	paused     bool
 	marks      *watermark
 	lastCommit int64
@@ -43,6 +45,8 @@ func newPartition(e *Engine, id int32) *partition {
 		active:     make(chan struct{}, e.cfg.MaxPerPartition),
 		marks:      newWatermark(),
 		lastOffset: -1,
+		firstSeen:  -1,
+		logEnd:     -1,
 		lastCommit: -1,
 	}
 	p.hard, p.cancelHard = context.WithCancel(context.Background())
@@ -56,10 +60,14 @@ func (p *partition) unlock() { p.mu.Unlock() }
 // highWater is how many fetched-but-unstarted records make us pause fetching this partition.
 func (p *partition) highWater() int { return 2 * p.e.cfg.MaxPerPartition }
 
-// enqueue takes fetched records (called from the poll loop). Records buffered before a pause may
-// still arrive after it; they are kept.
-func (p *partition) enqueue(recs []*kgo.Record) {
+// enqueue takes fetched records and the partition's log end (high watermark) with them (called
+// from the poll loop). Records buffered before a pause may still arrive after it; they are kept.
+func (p *partition) enqueue(recs []*kgo.Record, logEnd int64) {
 	p.lock()
+	p.logEnd = max(p.logEnd, logEnd)
+	if p.firstSeen < 0 && len(recs) > 0 {
+		p.firstSeen = recs[0].Offset
+	}
 	for _, r := range recs {
 		if r.Offset <= p.lastOffset {
 			// The watermark needs offsets in order. Going back within one assignment is an
@@ -215,4 +223,15 @@ func (p *partition) committed(offset int64) {
 	p.lock()
 	defer p.unlock()
 	p.lastCommit = max(p.lastCommit, offset)
+}
+
+// lag is how many records of the partition are not committed yet, as far as the last fetch knows;
+// ok is false before anything was fetched.
+func (p *partition) lag() (n int64, ok bool) {
+	p.lock()
+	defer p.unlock()
+	if p.logEnd < 0 || p.firstSeen < 0 {
+		return 0, false
+	}
+	return max(0, p.logEnd-max(p.lastCommit, p.firstSeen)), true
 }

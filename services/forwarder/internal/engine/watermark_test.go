@@ -75,13 +75,13 @@ func TestPartitionStopsWhenOffsetsGoBack(t *testing.T) {
 	e := &Engine{cfg: Config{MaxPerPartition: 8}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		halted: make(chan struct{})}
 	p := newPartition(e, 3)
-	p.enqueue([]*kgo.Record{{Partition: 3, Offset: 5}, {Partition: 3, Offset: 6}})
+	p.enqueue([]*kgo.Record{{Partition: 3, Offset: 5}, {Partition: 3, Offset: 6}}, 7)
 	select {
 	case <-e.halted:
 		t.Fatalf("stopped on offsets in order: %v", e.fatal)
 	default:
 	}
-	p.enqueue([]*kgo.Record{{Partition: 3, Offset: 2}})
+	p.enqueue([]*kgo.Record{{Partition: 3, Offset: 2}}, 7)
 	select {
 	case <-e.halted:
 	default:

@@ -20,6 +20,7 @@ type Forwarder struct {
 	InFlight   prometheus.Gauge       // records being worked on
 	Circuit    prometheus.Gauge       // 1 while the circuit to AdEventsX is open
 	Committed  *prometheus.CounterVec // offset commits, by result
+	Lag        *prometheus.GaugeVec   // records behind the log end, by assigned partition
 	Loaded     prometheus.Counter     // delivered markers read back on assignment
 	LoadErrors prometheus.Counter     // failed attempts to read the markers back (retried)
 }
@@ -63,6 +64,10 @@ func New() *Forwarder {
 			Name: "forwarder_circuit_open",
 			Help: "1 while the circuit to AdEventsX is open (deliveries held back).",
 		}),
+		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "forwarder_consumer_lag",
+			Help: "Records of an assigned partition not yet committed: the log end seen in the last fetch minus the committed offset.",
+		}, []string{"partition"}),
 		Committed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "forwarder_offset_commits_total",
 			Help: "Offset commits, by result.",
@@ -77,6 +82,6 @@ func New() *Forwarder {
 		}),
 	}
 	reg.MustRegister(f.Records, f.Attempts, f.Latency, f.DLQWrites, f.DedupeHits, f.Rerouted,
-		f.InFlight, f.Circuit, f.Committed, f.Loaded, f.LoadErrors)
+		f.InFlight, f.Circuit, f.Committed, f.Lag, f.Loaded, f.LoadErrors)
 	return f
 }
