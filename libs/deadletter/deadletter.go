@@ -54,7 +54,10 @@ const (
 	HeaderSourcePartition = "dlq.source_partition"
 	HeaderSourceOffset    = "dlq.source_offset"
 	HeaderReplayCount     = "dlq.replay_count"
-	HeaderReplayedAt      = "dlq.replayed_at"
+	// The latest replay of a record, set by the dlq CLI and kept when the record fails again.
+	HeaderReplayedAt   = "dlq.replayed_at"
+	HeaderReplayedFrom = "dlq.replayed_from" // topic/partition/offset of the DLQ record replayed
+	HeaderReplayName   = "dlq.replay_name"
 	// HeaderOmitted is on the DLQ record of a record too large to carry whole: what was left
 	// out. The original stays readable at dlq.source_* for the topic's retention.
 	HeaderOmitted = "dlq.omitted"
@@ -99,12 +102,15 @@ type Failure struct {
 
 // Record builds the dead-letter record for src. The original headers are kept, except earlier
 // dlq.* headers (of a record that was replayed and failed again), which this failure replaces;
-// dlq.replay_count is carried over so the replay cap keeps working.
+// dlq.replay_count is carried over so the replay cap keeps working, and the latest replay's
+// dlq.replayed_at, dlq.replayed_from and dlq.replay_name say which replay this failure came from.
 func Record(topic string, src *kgo.Record, f Failure) *kgo.Record {
 	replays := ReplayCount(src.Headers)
 	headers := make([]kgo.RecordHeader, 0, len(src.Headers)+10)
 	for _, h := range src.Headers {
-		if !strings.HasPrefix(h.Key, HeaderPrefix) {
+		switch {
+		case h.Key == HeaderReplayedAt, h.Key == HeaderReplayedFrom, h.Key == HeaderReplayName,
+			!strings.HasPrefix(h.Key, HeaderPrefix):
 			headers = append(headers, h)
 		}
 	}

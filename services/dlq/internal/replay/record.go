@@ -25,15 +25,6 @@ import (
 	"github.com/martech/eventfwd/services/dlq/internal/dlqrecord"
 )
 
-// Headers only the CLI writes. The forwarder drops them, with every other dlq.* header, when it
-// dead-letters a replayed event again (deadletter.Record), so they describe the latest replay.
-const (
-	// HeaderReplayedFrom is "topic/partition/offset" of the dead-letter record replayed.
-	HeaderReplayedFrom = "dlq.replayed_from"
-	// HeaderReplayName is the --name of the replay that sent the record.
-	HeaderReplayName = "dlq.replay_name"
-)
-
 // GroupID is the consumer group that holds the position of the replay called name.
 func GroupID(name string) string { return "dlq-replay-" + name }
 
@@ -50,7 +41,7 @@ func Record(topic string, r *kgo.Record, name string, now time.Time) *kgo.Record
 	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+4)
 	for _, h := range r.Headers {
 		switch h.Key {
-		case deadletter.HeaderReplayCount, deadletter.HeaderReplayedAt, HeaderReplayedFrom, HeaderReplayName:
+		case deadletter.HeaderReplayCount, deadletter.HeaderReplayedAt, deadletter.HeaderReplayedFrom, deadletter.HeaderReplayName:
 		default:
 			headers = append(headers, h)
 		}
@@ -58,7 +49,7 @@ func Record(topic string, r *kgo.Record, name string, now time.Time) *kgo.Record
 	add := func(k, v string) { headers = append(headers, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
 	add(deadletter.HeaderReplayCount, strconv.Itoa(replays+1))
 	add(deadletter.HeaderReplayedAt, now.UTC().Format(time.RFC3339Nano))
-	add(HeaderReplayedFrom, dlqrecord.Where(r))
-	add(HeaderReplayName, name)
+	add(deadletter.HeaderReplayedFrom, dlqrecord.Where(r))
+	add(deadletter.HeaderReplayName, name)
 	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: headers}
 }

@@ -57,15 +57,15 @@ func TestRecordKeepsKeyValueAndHeadersAndCountsTheReplay(t *testing.T) {
 }
 
 // The forwarder carries the count on when it dead-letters a replayed event again, so the cap
-// sees it on the next round.
-func TestReplayCountSurvivesTheNextDeadLettering(t *testing.T) {
+// sees it on the next round, and the replay's name, so an operator sees which replay failed.
+func TestReplayCountAndNameSurviveTheNextDeadLettering(t *testing.T) {
 	src := &kgo.Record{Topic: "events.dlq", Key: []byte("k"), Headers: []kgo.RecordHeader{{Key: "dlq.replay_count", Value: []byte("1")}}}
 	again := deadletter.Record("events.dlq", Record("events.raw", src, "r", time.Now()), deadletter.Failure{Reason: deadletter.Rejected})
 	if got := deadletter.ReplayCount(again.Headers); got != 2 {
 		t.Fatalf("replay count after a second dead-lettering = %d, want 2", got)
 	}
-	if _, ok := deadletter.Header(again.Headers, HeaderReplayedFrom); ok {
-		t.Errorf("the forwarder kept %s of the replay", HeaderReplayedFrom)
+	if name, _ := deadletter.Header(again.Headers, deadletter.HeaderReplayName); name != "r" {
+		t.Errorf("dlq.replay_name after a second dead-lettering = %q, want the replay's name r", name)
 	}
 }
 
