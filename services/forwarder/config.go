@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/martech/eventfwd/libs/config"
@@ -153,6 +154,14 @@ func (c Config) logAttrs() []any {
 		"dedupe_window", c.DedupeWindow.String(), "max_in_flight", c.MaxInFlight,
 		"max_in_flight_per_partition", c.MaxPerPart, "max_attempts", c.MaxAttempts,
 		"backoff", c.Backoff.String(), "attempt_timeout", c.AttemptTO.String(),
+		"event_names", strings.Join(c.Names, ","), "dedupe_cache_size", c.DedupeSize,
+		"max_record_bytes", c.MaxRecord, "max_backoff", c.MaxBackoff.String(), "jitter", c.Jitter,
+		"retry_after_cap", c.RetryAfterCap.String(), "circuit_window", c.CircuitWindow.String(),
+		"circuit_min_requests", c.CircuitMin, "circuit_failure_ratio", c.CircuitRatio,
+		"circuit_probe_interval", c.ProbeInterval.String(), "circuit_max_probe_interval", c.MaxProbe.String(),
+		"commit_interval", c.CommitEvery.String(), "shutdown_timeout", c.ShutdownTO.String(),
+		"consumer_session_timeout", c.SessionTO.String(), "topic_partitions", c.Kafka.Partitions,
+		"topic_replication_factor", c.Kafka.ReplicationFactor,
 	}
 }
 
