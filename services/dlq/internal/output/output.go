@@ -119,7 +119,7 @@ const ListHeader = "PART  OFFSET      FAILED_AT             REASON     STATUS  T
 // ListRow is one line of a list table.
 func ListRow(r *kgo.Record) string {
 	f := dlqrecord.Read(r)
-	status := "-"
+	status := "none" // as --status and stats call it
 	if f.HTTPStatus != 0 {
 		status = strconv.Itoa(f.HTTPStatus)
 	}
