@@ -212,3 +212,21 @@ func TestProgress(t *testing.T) {
 		})
 	}
 }
+
+// The speed follows the last half minute: 900 records skipped in the first second, then 2/s for
+// a minute (a replay at --rate 2) reads 2/s, not the run's average.
+func TestProgressSpeedFollowsTheCurrentPace(t *testing.T) {
+	clock := written
+	var b bytes.Buffer
+	p := NewProgress(&b, false, "replay r", 1200, func() time.Time { return clock })
+	clock = clock.Add(time.Second)
+	p.Update(900, 0)
+	for range 60 {
+		clock = clock.Add(time.Second)
+		p.Update(900+int64(clock.Sub(written).Seconds()-1)*2, 0)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "1020/1200 looked at (85%), 0 sent, 2/s ETA 1m30s") {
+		t.Errorf("last line %q, want 2/s and an ETA of 90 s for 180 left", last)
+	}
+}

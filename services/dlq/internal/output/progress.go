@@ -19,7 +19,17 @@ type Progress struct {
 	last  time.Time
 	every time.Duration
 	drawn bool
+	// recent holds (time, done) about once a second over the last speedWindow: the speed and ETA
+	// follow the current pace (a replay that skips fast, then sends at --rate, is not 60/s).
+	recent []mark
 }
+
+type mark struct {
+	at   time.Time
+	done int64
+}
+
+const speedWindow = 30 * time.Second
 
 // NewProgress reports on w; tty says whether w is a terminal. total is the work in records.
 func NewProgress(w io.Writer, tty bool, label string, total int64, now func() time.Time) *Progress {
@@ -28,25 +38,32 @@ func NewProgress(w io.Writer, tty bool, label string, total int64, now func() ti
 		every = 100 * time.Millisecond
 	}
 	t := now()
-	return &Progress{w: w, tty: tty, label: label, total: total, now: now, start: t, every: every}
+	return &Progress{w: w, tty: tty, label: label, total: total, now: now, start: t, every: every,
+		recent: []mark{{at: t}}}
 }
 
 // Update reports done records looked at of the total, sent of them sent. It draws at most every
 // so often.
 func (p *Progress) Update(done, sent int64) {
 	t := p.now()
+	if t.Sub(p.recent[len(p.recent)-1].at) >= time.Second {
+		p.recent = append(p.recent, mark{at: t, done: done})
+	}
+	for len(p.recent) > 1 && t.Sub(p.recent[1].at) >= speedWindow {
+		p.recent = p.recent[1:]
+	}
 	if t.Sub(p.last) < p.every && done < p.total {
 		return
 	}
 	p.last = t
-	elapsed := t.Sub(p.start)
 	pct := 100.0
 	if p.total > 0 {
 		pct = 100 * float64(done) / float64(p.total)
 	}
 	speed, eta := "", "?"
-	if s := elapsed.Seconds(); s > 0 && done > 0 {
-		perSec := float64(done) / s
+	from := p.recent[0]
+	if s := t.Sub(from.at).Seconds(); s > 0 && done > from.done {
+		perSec := float64(done-from.done) / s
 		speed = fmt.Sprintf("%.0f/s", perSec)
 		eta = time.Duration(float64(p.total-done) / perSec * float64(time.Second)).Round(time.Second).String()
 	}
