@@ -1,6 +1,7 @@
 // Package deadletter is the format of a record in the dead-letter topic (CONTRACT.md): the
 // original key and value unchanged, the original headers kept, and dlq.* headers saying why, when
-// and from where. The forwarder writes it; the dlq CLI reads and replays it.
+// and from where; only a record over the size limit leaves its payload out (Shrink). The forwarder
+// writes it; the dlq CLI reads and replays it.
 package deadletter
 
 import (
@@ -63,11 +64,15 @@ const (
 	HeaderOmitted = "dlq.omitted"
 )
 
-// Size is what a record weighs against MAX_RECORD_BYTES: its key, value and headers.
+// Size is what a record weighs against MAX_RECORD_BYTES: its key, value and headers, leaving out
+// the headers the pipeline adds itself (dlq.*, fwd.*), so that a record weighs the same dead-
+// lettered, replayed or rerouted; Headroom covers those.
 func Size(r *kgo.Record) int {
 	n := len(r.Key) + len(r.Value)
 	for _, h := range r.Headers {
-		n += len(h.Key) + len(h.Value)
+		if !strings.HasPrefix(h.Key, HeaderPrefix) && !strings.HasPrefix(h.Key, "fwd.") {
+			n += len(h.Key) + len(h.Value)
+		}
 	}
 	return n
 }
@@ -76,10 +81,17 @@ func Size(r *kgo.Record) int {
 const maxKeptKey = 1024
 
 // Shrink is the part of an oversized record its DLQ copy can carry whatever the topic limits:
-// topic, partition and offset, and the key when it is small; value and headers are left out.
-// omitted says what was left out, for Failure.Omitted.
+// topic, partition and offset, the key when it is small, and the replay headers (count and
+// origin); value and other headers are left out. omitted says what was left out, for
+// Failure.Omitted.
 func Shrink(src *kgo.Record) (shrunk *kgo.Record, omitted string) {
 	shrunk = &kgo.Record{Topic: src.Topic, Partition: src.Partition, Offset: src.Offset, Key: src.Key}
+	for _, h := range src.Headers {
+		switch h.Key {
+		case HeaderReplayCount, HeaderReplayedAt, HeaderReplayedFrom, HeaderReplayName:
+			shrunk.Headers = append(shrunk.Headers, h)
+		}
+	}
 	omitted = "value (" + strconv.Itoa(len(src.Value)) + " bytes) and headers (" +
 		strconv.Itoa(Size(src)-len(src.Key)-len(src.Value)) + " bytes)"
 	if len(src.Key) > maxKeptKey {

@@ -77,3 +77,32 @@ func TestReplayCount(t *testing.T) {
 		})
 	}
 }
+
+// A record weighs the same dead-lettered, replayed or rerouted: the pipeline's own headers do not
+// count. Shrunk, it keeps its replay count and origin.
+func TestSizeAndShrink(t *testing.T) {
+	r := &kgo.Record{Topic: "events.raw", Partition: 1, Offset: 7, Key: []byte("kk"), Value: []byte("vvvv"),
+		Headers: []kgo.RecordHeader{
+			{Key: "trace", Value: []byte("abc")},
+			{Key: HeaderError, Value: []byte("a long reason")},
+			{Key: "fwd.rerouted_from", Value: []byte("events.raw/0/1")},
+			{Key: HeaderReplayCount, Value: []byte("2")},
+			{Key: HeaderReplayName, Value: []byte("r1")},
+		}}
+	if got := Size(r); got != 2+4+len("trace")+3 {
+		t.Errorf("Size = %d, want key, value and the producer's own header only (14)", got)
+	}
+	shrunk, omitted := Shrink(r)
+	if shrunk.Value != nil || string(shrunk.Key) != "kk" || shrunk.Offset != 7 || ReplayCount(shrunk.Headers) != 2 {
+		t.Errorf("shrunk = %+v, want key, offset and replay count kept, value left out", shrunk)
+	}
+	if name, _ := Header(shrunk.Headers, HeaderReplayName); name != "r1" {
+		t.Errorf("shrunk lost dlq.replay_name")
+	}
+	if _, ok := Header(shrunk.Headers, "trace"); ok {
+		t.Error("shrunk kept the producer's headers")
+	}
+	if omitted != "value (4 bytes) and headers (8 bytes); read the original at dlq.source_topic/partition/offset" {
+		t.Errorf("omitted = %q", omitted)
+	}
+}

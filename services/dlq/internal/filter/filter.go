@@ -93,7 +93,7 @@ func (s Spec) Build(now time.Time) (Filter, error) {
 	if ids := split(s.EventIDs); len(ids) > 0 {
 		f.eventIDs = make(map[string]bool, len(ids))
 		for _, id := range ids {
-			f.eventIDs[id] = true
+			f.eventIDs[strings.ToLower(id)] = true // event_ids are case-insensitive, and lowercase downstream
 		}
 	}
 	switch {
@@ -219,7 +219,7 @@ func (f Filter) Match(r *kgo.Record, fl dlqrecord.Fields) bool {
 	if !f.until.IsZero() && !fl.FailedAt.Before(f.until) {
 		return false
 	}
-	if f.eventIDs != nil && !f.eventIDs[string(r.Key)] {
+	if f.eventIDs != nil && !f.eventIDs[strings.ToLower(string(r.Key))] {
 		return false
 	}
 	return true

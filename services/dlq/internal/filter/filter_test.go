@@ -105,6 +105,7 @@ func TestMatch(t *testing.T) {
 		{"until keeps older", func(s *Spec) { s.Until = "1h" }, rec(0, 0, "a"), invalid, true},
 		{"event id", func(s *Spec) { s.EventIDs = "b, a" }, rec(0, 0, "a"), invalid, true},
 		{"other event id", func(s *Spec) { s.EventIDs = "b" }, rec(0, 0, "a"), invalid, false},
+		{"event id in another case", func(s *Spec) { s.EventIDs = "AB" }, rec(0, 0, "aB"), invalid, true},
 		{"partition", func(s *Spec) { s.Partition = 2 }, rec(2, 0, "a"), invalid, true},
 		{"other partition", func(s *Spec) { s.Partition = 2 }, rec(1, 0, "a"), invalid, false},
 		{"from offset inclusive", func(s *Spec) { s.Partition, s.FromOffset = 2, 5 }, rec(2, 5, "a"), invalid, true},

@@ -71,27 +71,24 @@ type Verdict struct {
 func (p Policy) Decide(r *kgo.Record, f dlqrecord.Fields, now time.Time) Verdict {
 	raw, err := Preview(r, p.Names)
 	v := Verdict{Decision: Send, Event: raw, Invalid: err}
+	omitted, _ := deadletter.Header(r.Headers, deadletter.HeaderOmitted)
+	size := deadletter.Size(r)
 	switch {
 	case p.MaxReplays > 0 && f.ReplayCount >= p.MaxReplays:
 		v.Decision = Capped
-	case omitted(r) != "":
+	case omitted != "":
 		// Too large to dead-letter whole: there is nothing here to send.
-		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("dead-lettered without its %s", omitted(r))}
-	case p.MaxRecordBytes > 0 && deadletter.Size(r) > p.MaxRecordBytes:
+		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("dead-lettered without its %s", omitted)}
+	case p.MaxRecordBytes > 0 && size > p.MaxRecordBytes:
 		// The forwarder's own check, and its message.
 		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("record is %d bytes (key, value and headers), over the %d-byte limit (MAX_RECORD_BYTES)",
-			deadletter.Size(r), p.MaxRecordBytes)}
+			size, p.MaxRecordBytes)}
 	case p.Force:
 	case err != nil:
 		v.Decision = HeldInvalid
 	case p.MaxAge > 0 && now.Sub(raw.EventTime) > p.MaxAge:
 		v.Decision = HeldOld
 	}
-	return v
-}
-
-func omitted(r *kgo.Record) string {
-	v, _ := deadletter.Header(r.Headers, deadletter.HeaderOmitted)
 	return v
 }
 

@@ -103,6 +103,9 @@ func (s *Store) Marker(id string, at time.Time) *kgo.Record {
 	}
 }
 
+// LoadStall is how long Load waits for a fetch before it gives up on the read.
+const LoadStall = 10 * time.Second
+
 // Load reads back the markers of the window for the given partitions of the marker topic, with
 // a short-lived client of its own built from opts (seed brokers and the like). It returns how many
 // markers it loaded.
@@ -151,9 +154,14 @@ func (s *Store) Load(ctx context.Context, opts []kgo.Opt, partitions []int32) (i
 	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: from})
 	loaded := 0
 	for len(until) > 0 {
-		fetches := cl.PollFetches(ctx)
+		pctx, cancel := context.WithTimeout(ctx, LoadStall)
+		fetches := cl.PollFetches(pctx)
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return loaded, fmt.Errorf("load %s: %w", s.topic, err)
+		}
+		if errors.Is(pctx.Err(), context.DeadlineExceeded) {
+			return loaded, fmt.Errorf("load %s: nothing fetched for %s (a partition without a leader?)", s.topic, LoadStall)
 		}
 		var ferr error
 		fetches.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("fetch %s/%d: %w", t, p, err) })

@@ -75,8 +75,12 @@ func (c *Client) Send(ctx context.Context, eventID string, body []byte) Attempt 
 	var detail string
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Why AdEventsX refused, for dlq.error; we act on the status alone.
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxDetail))
+		// Masked before cut: a key across the cut would otherwise leave its first part.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, int64(maxDetail+len(c.apiKey))))
 		detail = c.oneLine(b)
+		if len(detail) > maxDetail {
+			detail = strings.ToValidUTF8(detail[:maxDetail], "") + "..."
+		}
 	}
 	// Drain a little more so the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -208,5 +209,19 @@ func TestDeliverKeepsWhyTheEventWasRejected(t *testing.T) {
 	want := `adeventsx answered 400 Bad Request: {"error":"invalid_payload", "detail":"ts is in the future","key":"[api key]"}`
 	if res.LastError != want {
 		t.Errorf("LastError = %q, want %q", res.LastError, want)
+	}
+}
+
+// Our key echoed across the 300-byte cut is masked whole, not cut and left half visible.
+func TestRefusalDetailMasksAKeyAcrossTheCut(t *testing.T) {
+	key := "secret-key-0123456789"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, strings.Repeat("x", maxDetail-5)+key)
+	}))
+	defer srv.Close()
+	a := NewClient(srv.URL, key, time.Second, time.Second, 1).Send(t.Context(), "id", []byte(`{}`))
+	if strings.Contains(a.Detail, "secret") || len(a.Detail) > maxDetail+3 {
+		t.Errorf("detail %q (%d bytes) shows part of the key or is not cut", a.Detail, len(a.Detail))
 	}
 }

@@ -196,11 +196,13 @@ func (e *Engine) commitLoop(ctx context.Context) {
 		e.mu.Unlock()
 		e.commit(ctx, parts)
 		e.commitMu.Unlock()
+		e.mu.Lock() // against detach: a partition let go meanwhile gets no series back
 		for _, p := range parts {
-			if n, ok := p.lag(); ok {
+			if n, ok := p.lag(); ok && e.parts[p.id] == p {
 				e.metrics.Lag.WithLabelValues(strconv.Itoa(int(p.id))).Set(float64(n))
 			}
 		}
+		e.mu.Unlock()
 	}
 }
 
@@ -271,18 +273,16 @@ func (e *Engine) assigned(ctx context.Context, _ *kgo.Client, assigned map[strin
 	}
 }
 
-// markerLoadPatience bounds the retries of loadMarkers; it stays under kgo's default rebalance
-// timeout (60 s), which the assignment callback must not outlast.
+// markerLoadPatience is how long loadMarkers goes on retrying failed reads. A read that makes
+// progress is not cut short (a large window takes a while); one that stalls fails after
+// dedupe.LoadStall and is retried.
 const markerLoadPatience = 30 * time.Second
 
 // loadMarkers reads the delivered markers of the partitions ids back into the dedupe window,
-// retrying with backoff, for markerLoadPatience at most: a broker restarting, or one that has not yet
+// retrying with backoff for markerLoadPatience: a broker restarting, or one that has not yet
 // applied a just-created marker topic, is no reason to stop the process. A retry may read some
 // markers twice, which the window takes as the same id.
 func (e *Engine) loadMarkers(ctx context.Context, ids []int32) (int, error) {
-	// The bound covers a hung attempt too (a marker partition without a leader).
-	ctx, cancel := context.WithTimeout(ctx, markerLoadPatience)
-	defer cancel()
 	var n int
 	load := func() error {
 		var err error
@@ -290,7 +290,7 @@ func (e *Engine) loadMarkers(ctx context.Context, ids []int32) (int, error) {
 		return err
 	}
 	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
-		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(markerLoadPatience))
 	err := backoff.RetryNotify(load, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
 		e.metrics.LoadErrors.Inc()
 		e.log.Warn("reading dedupe markers failed; retrying", "partitions", ids, "err", err,

@@ -28,7 +28,7 @@ type partition struct {
 	mu         sync.Mutex
 	pending    []*kgo.Record
 	lastOffset int64 // of the last record enqueued
-	firstSeen  int64 // offset of the first record enqueued: the committed position at assignment
+	firstSeen  int64 // offset of the first record enqueued: about the committed position at assignment
 	logEnd     int64 // the partition's high watermark in the last fetch
 	paused     bool
 	marks      *watermark

@@ -34,9 +34,12 @@ func (e *Engine) process(stop, hard context.Context, r *kgo.Record) error {
 	// key hashes to. Copies an upstream producer put elsewhere (another client's partitioner) are
 	// moved there first.
 	// The home is that of the canonical (lowercase) event_id, whatever case the key was sent in.
-	key := []byte(raw.EventID)
-	if home := int32(e.home.Partition(&kgo.Record{Key: key}, int(e.cfg.Partitions))); home != r.Partition {
-		return e.reroute(hard, r, key, home)
+	keyed := r
+	if string(r.Key) != raw.EventID {
+		keyed = &kgo.Record{Key: []byte(raw.EventID)}
+	}
+	if home := int32(e.home.Partition(keyed, int(e.cfg.Partitions))); home != r.Partition {
+		return e.reroute(hard, r, keyed.Key, home)
 	}
 
 	release, err := e.store.Claim(stop, raw.EventID)

@@ -66,7 +66,7 @@ func New() *Forwarder {
 		}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "forwarder_consumer_lag",
-			Help: "Records of an assigned partition not yet committed: the log end seen in the last fetch minus the committed offset.",
+			Help: "Records of an assigned partition not yet committed: the log end seen in the last fetch that returned records, minus the committed offset. No series until a partition's first records.",
 		}, []string{"partition"}),
 		Committed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "forwarder_offset_commits_total",
