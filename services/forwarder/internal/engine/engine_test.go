@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -50,6 +51,50 @@ func testEngine(t *testing.T, seeds []kgo.Opt, api string, perPartition int) *En
 	return eng
 }
 
+// kfakeCluster starts a one-broker kfake cluster with the topics, 4 partitions each, for the
+// test, and returns the options that reach it.
+func kfakeCluster(t *testing.T, topics ...string) []kgo.Opt {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+}
+
+// newClient is a client of seeds with opts, closed when the test ends.
+func newClient(t *testing.T, seeds []kgo.Opt, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, seeds...), opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// receiver starts an AdEventsX stand-in that answers 202 and counts the conversions it gets by
+// the label each is given; it returns its URL and a copy of the counts.
+func receiver(t *testing.T, label func(event.Conversion, *http.Request) string) (string, func() map[string]int) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var conv event.Conversion
+		_ = json.NewDecoder(r.Body).Decode(&conv)
+		mu.Lock()
+		got[label(conv, r)]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(api.Close)
+	return api.URL, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(got)
+	}
+}
+
 // runEngine runs e until the returned stop is called, which waits for Run to return cleanly.
 func runEngine(t *testing.T, e *Engine) (stop func()) {
 	ctx, cancel := context.WithCancel(t.Context())
@@ -90,33 +135,13 @@ func waitCommitted(t *testing.T, adm *kadm.Client, within time.Duration) {
 // delivered once, garbage is dead-lettered without stalling its partition, and every offset ends
 // up committed.
 func TestEngineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "raw", "dlq", "delivered"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	seeds := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	seeds := kfakeCluster(t, "raw", "dlq", "delivered")
 
-	var mu sync.Mutex
-	received := map[string]int{}
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var conv event.Conversion
-		_ = json.NewDecoder(r.Body).Decode(&conv)
-		mu.Lock()
-		received[conv.ID]++
-		mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	defer api.Close()
-
-	eng := testEngine(t, seeds, api.URL, 4)
+	api, received := receiver(t, func(c event.Conversion, _ *http.Request) string { return c.ID })
+	eng := testEngine(t, seeds, api, 4)
 
 	// Every copy on every partition, by hand, as a producer with another partitioner might.
-	prod, err := kgo.NewClient(append(seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	prod := newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ids := []string{"0b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "1b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"}
 	var recs []*kgo.Record
 	for p := range int32(4) {
@@ -144,11 +169,9 @@ func TestEngineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
 	}
 	stop()
 
-	mu.Lock()
-	defer mu.Unlock()
 	for _, id := range ids {
-		if received[id] != 1 {
-			t.Errorf("%s delivered %d times, want once", id, received[id])
+		if received()[id] != 1 {
+			t.Errorf("%s delivered %d times, want once", id, received()[id])
 		}
 	}
 	dlq, _ := adm.ListEndOffsets(t.Context(), "dlq")
@@ -162,12 +185,7 @@ func TestEngineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
 // Partitions paused for backpressure, handed to another member and back, fetch again: franz-go
 // keeps a pause across rebalances, so the engine must resume what it is assigned.
 func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "raw", "dlq", "delivered"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	seeds := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	seeds := kfakeCluster(t, "raw", "dlq", "delivered")
 	var mu sync.Mutex
 	delivered := 0
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -179,11 +197,7 @@ func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
 	}))
 	defer api.Close()
 
-	prod, err := kgo.NewClient(append(seeds, kgo.DefaultProduceTopic("raw"))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	prod := newClient(t, seeds, kgo.DefaultProduceTopic("raw"))
 	var recs []*kgo.Record
 	for i := range 2000 {
 		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
@@ -228,23 +242,14 @@ func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
 // A marker topic the brokers do not know yet (just created, or a broker restarting) delays an
 // assignment rather than stopping the forwarder: the load is retried and delivery goes on.
 func TestEngineRetriesReadingMarkersUntilTheTopicIsThere(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "raw", "dlq"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	seeds := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	seeds := kfakeCluster(t, "raw", "dlq")
 	var delivered atomic.Int64
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		delivered.Add(1)
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer api.Close()
-	prod, err := kgo.NewClient(append(seeds, kgo.DefaultProduceTopic("raw"))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	prod := newClient(t, seeds, kgo.DefaultProduceTopic("raw"))
 	id := "2b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 	rec := &kgo.Record{Key: []byte(id), Value: []byte(fmt.Sprintf(
 		`{"event_id":%q,"user_id":"u","event_name":"purchase","event_time":1764000000,"value":1,"campaign_id":"c"}`, id))}
@@ -279,21 +284,12 @@ func TestEngineRetriesReadingMarkersUntilTheTopicIsThere(t *testing.T) {
 // without its payload, naming what was left out; before, the DLQ write failed and the forwarder
 // stopped on it after every restart.
 func TestEngineDeadLettersARecordTooLargeToCarry(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "raw", "dlq", "delivered"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	seeds := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	seeds := kfakeCluster(t, "raw", "dlq", "delivered")
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer api.Close()
-	prod, err := kgo.NewClient(append(seeds, kgo.DefaultProduceTopic("raw"), kgo.ProducerBatchMaxBytes(4<<20))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	prod := newClient(t, seeds, kgo.DefaultProduceTopic("raw"), kgo.ProducerBatchMaxBytes(4<<20))
 	big := &kgo.Record{Key: bytes.Repeat([]byte("k"), 600<<10), Value: bytes.Repeat([]byte("v"), 700<<10),
 		Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("x")}}}
 	if err := prod.ProduceSync(t.Context(), big).FirstErr(); err != nil {
@@ -325,11 +321,7 @@ func TestEngineDeadLettersARecordTooLargeToCarry(t *testing.T) {
 // readTopic reads every record of topic from the start to its current end.
 func readTopic(t *testing.T, seeds []kgo.Opt, topic string) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(append(seeds, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := newClient(t, seeds, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ends, err := kadm.NewClient(cl).ListEndOffsets(t.Context(), topic)
 	if err != nil {
 		t.Fatal(err)
@@ -352,28 +344,11 @@ func readTopic(t *testing.T, seeds []kgo.Opt, topic string) []*kgo.Record {
 // An event_id sent in upper case and again in lower case is one event (UUIDs are case-insensitive):
 // both copies are routed by the lowercase id and it is delivered once, in lowercase.
 func TestEngineTakesAnEventIDInAnyCaseAsOne(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "raw", "dlq", "delivered"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	seeds := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
-	var mu sync.Mutex
-	received := map[string]int{}
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var conv event.Conversion
-		_ = json.NewDecoder(r.Body).Decode(&conv)
-		mu.Lock()
-		received[conv.ID+" "+r.Header.Get("Idempotency-Key")]++
-		mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	defer api.Close()
-	prod, err := kgo.NewClient(append(seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	seeds := kfakeCluster(t, "raw", "dlq", "delivered")
+	api, received := receiver(t, func(c event.Conversion, r *http.Request) string {
+		return c.ID + " " + r.Header.Get("Idempotency-Key")
+	})
+	prod := newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	lower := "3b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 	var recs []*kgo.Record
 	for p, id := range []string{strings.ToUpper(lower), lower, strings.ToUpper(lower), lower} {
@@ -383,13 +358,11 @@ func TestEngineTakesAnEventIDInAnyCaseAsOne(t *testing.T) {
 	if err := prod.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	stop := runEngine(t, testEngine(t, seeds, api.URL, 4))
+	stop := runEngine(t, testEngine(t, seeds, api, 4))
 	waitCommitted(t, kadm.NewClient(prod), 20*time.Second)
 	stop()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(received) != 1 || received[lower+" "+lower] != 1 {
-		t.Errorf("received %v, want %s (as id and Idempotency-Key) once", received, lower)
+	if got := received(); len(got) != 1 || got[lower+" "+lower] != 1 {
+		t.Errorf("received %v, want %s (as id and Idempotency-Key) once", got, lower)
 	}
 }
 
