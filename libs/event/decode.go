@@ -244,9 +244,22 @@ func bodyError(reason string) []FieldError {
 // flat loop over the bytes, so it is safe to run before anything that recurses into data, and it
 // works on invalid JSON too. Decode refuses an event deeper than MaxDepth.
 func TooDeep(data []byte, limit int) bool {
+	deep := false
+	Walk(data, func(_ int, c byte, depth int) bool {
+		deep = (c == '{' || c == '[') && depth > limit
+		return !deep
+	})
+	return deep
+}
+
+// Walk calls visit for each byte of data outside JSON strings that opens or closes an object or
+// array, or separates values (','), with its nesting depth: for '{' and '[' the depth they open,
+// for '}' and ']' the depth they close, for ',' the depth it sits at. visit returns false to stop.
+// A flat loop over the bytes: safe on invalid or deeply nested input.
+func Walk(data []byte, visit func(i int, c byte, depth int) bool) {
 	depth := 0
 	inString, escaped := false, false
-	for _, c := range data {
+	for i, c := range data {
 		switch {
 		case escaped:
 			escaped = false
@@ -257,14 +270,20 @@ func TooDeep(data []byte, limit int) bool {
 		case inString:
 		case c == '{' || c == '[':
 			depth++
-			if depth > limit {
-				return true
+			if !visit(i, c, depth) {
+				return
 			}
 		case c == '}' || c == ']':
+			if !visit(i, c, depth) {
+				return
+			}
 			depth--
+		case c == ',':
+			if !visit(i, c, depth) {
+				return
+			}
 		}
 	}
-	return false
 }
 
 // sameJSON compares two values by meaning, so "a" and "\u0061" agree. Depth is already bounded.

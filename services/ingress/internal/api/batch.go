@@ -151,31 +151,22 @@ func splitBatch(data []byte) ([]json.RawMessage, *event.FieldError) {
 // splitArray returns the elements of a valid JSON array, as slices of it.
 func splitArray(array []byte) []json.RawMessage {
 	var items []json.RawMessage
-	depth, start := 0, 1
-	inString, escaped := false, false
-	for i, c := range array {
-		switch {
-		case escaped:
-			escaped = false
-		case inString && c == '\\':
-			escaped = true
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			depth--
-			if depth == 0 { // the array's own closing bracket
-				if item := bytes.TrimSpace(array[start:i]); len(item) > 0 {
-					items = append(items, item)
-				}
+	start := 1
+	event.Walk(array, func(i int, c byte, depth int) bool {
+		if depth != 1 {
+			return true
+		}
+		switch c {
+		case '}', ']': // the array's own closing bracket
+			if item := bytes.TrimSpace(array[start:i]); len(item) > 0 {
+				items = append(items, item)
 			}
-		case c == ',' && depth == 1:
+		case ',':
 			items = append(items, bytes.TrimSpace(array[start:i]))
 			start = i + 1
 		}
-	}
+		return true
+	})
 	return items
 }
 
