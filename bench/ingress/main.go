@@ -254,10 +254,8 @@ func (g generator) send(ctx context.Context, url string, body []byte) bool {
 // most the target can take at that concurrency.
 func (g generator) closed(ctx context.Context, url string, bodies [][]byte, workers int) result {
 	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		errs      int
-		wg        sync.WaitGroup
+		all tally
+		wg  sync.WaitGroup
 	)
 	start := time.Now()
 	measureFrom := start.Add(g.warmup)
@@ -280,14 +278,25 @@ func (g generator) closed(ctx context.Context, url string, bodies [][]byte, work
 					bad++
 				}
 			}
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			errs += bad
-			mu.Unlock()
+			all.add(mine, bad)
 		})
 	}
 	wg.Wait()
-	return summarize("closed", latencies, errs, g.duration)
+	return summarize("closed", all.latencies, all.errs, g.duration)
+}
+
+// tally gathers the workers' latencies and failures.
+type tally struct {
+	mu        sync.Mutex
+	latencies []time.Duration
+	errs      int
+}
+
+func (t *tally) add(latencies []time.Duration, errs int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.latencies = append(t.latencies, latencies...)
+	t.errs += errs
 }
 
 // open sends rate requests per second on a fixed schedule whatever the answers, from up to
@@ -299,10 +308,8 @@ func (g generator) open(ctx context.Context, url string, bodies [][]byte, rate, 
 	interval := time.Second / time.Duration(rate)
 	due := make(chan int, total)
 	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		errs      int
-		wg        sync.WaitGroup
+		all tally
+		wg  sync.WaitGroup
 	)
 	start := time.Now()
 	for range workers {
@@ -320,10 +327,7 @@ func (g generator) open(ctx context.Context, url string, bodies [][]byte, rate, 
 					bad++
 				}
 			}
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			errs += bad
-			mu.Unlock()
+			all.add(mine, bad)
 		})
 	}
 	for i := range total {
@@ -334,7 +338,7 @@ func (g generator) open(ctx context.Context, url string, bodies [][]byte, rate, 
 	}
 	close(due)
 	wg.Wait()
-	return summarize("open", latencies, errs, g.duration)
+	return summarize("open", all.latencies, all.errs, g.duration)
 }
 
 func summarize(mode string, latencies []time.Duration, errs int, d time.Duration) result {
