@@ -77,19 +77,12 @@ func ParseClients(s string) (*Clients, error) {
 	if err != nil {
 		return nil, err
 	}
-	var problems []string
-	for i, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		id, secret, found := strings.Cut(item, ":")
-		id = strings.TrimSpace(id)
+	entries, problems := parseEntries(s, "id:secret")
+	for _, e := range entries {
+		id, secret := e.name, e.secret
 		switch {
-		case !found:
-			problems = append(problems, fmt.Sprintf("entry %d is not id:secret", i+1))
 		case id == "":
-			problems = append(problems, fmt.Sprintf("entry %d has an empty client id", i+1))
+			problems = append(problems, fmt.Sprintf("entry %d has an empty client id", e.n))
 		case secret == "":
 			problems = append(problems, fmt.Sprintf("client %q has an empty secret", id))
 		default:

@@ -52,23 +52,15 @@ func NewKeys(byKID map[string][]byte, signingKID string) (*Keys, error) {
 // ParseKeys reads JWT_KEYS ("kid:secret,kid:secret"). Errors never show a secret.
 func ParseKeys(s string) (map[string][]byte, error) {
 	keys := make(map[string][]byte)
-	var problems []string
-	for i, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		kid, secret, found := strings.Cut(item, ":")
-		kid = strings.TrimSpace(kid)
+	entries, problems := parseEntries(s, "kid:secret")
+	for _, e := range entries {
 		switch {
-		case !found:
-			problems = append(problems, fmt.Sprintf("entry %d is not kid:secret", i+1))
-		case !validKID(kid):
-			problems = append(problems, fmt.Sprintf("entry %d: the key id must be 1 to %d printable characters without spaces", i+1, maxKIDLen))
-		case keys[kid] != nil:
-			problems = append(problems, fmt.Sprintf("key %q is listed twice", kid))
+		case !validKID(e.name):
+			problems = append(problems, fmt.Sprintf("entry %d: the key id must be 1 to %d printable characters without spaces", e.n, maxKIDLen))
+		case keys[e.name] != nil:
+			problems = append(problems, fmt.Sprintf("key %q is listed twice", e.name))
 		default:
-			keys[kid] = []byte(secret)
+			keys[e.name] = []byte(e.secret)
 		}
 	}
 	if len(problems) > 0 {
@@ -110,4 +102,29 @@ func validKID(kid string) bool {
 		}
 	}
 	return true
+}
+
+// entry is one "name:secret" item of a comma-separated list (JWT_KEYS, AUTH_CLIENTS); n counts
+// from 1, for messages that must not show the secret.
+type entry struct {
+	n            int
+	name, secret string
+}
+
+// parseEntries splits s into its entries, names trimmed and empty items skipped; an item without
+// ':' is a problem, "entry N is not <form>".
+func parseEntries(s, form string) (entries []entry, problems []string) {
+	for i, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, secret, found := strings.Cut(item, ":")
+		if !found {
+			problems = append(problems, fmt.Sprintf("entry %d is not %s", i+1, form))
+			continue
+		}
+		entries = append(entries, entry{n: i + 1, name: strings.TrimSpace(name), secret: secret})
+	}
+	return entries, problems
 }
