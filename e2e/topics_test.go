@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/martech/eventfwd/libs/kafka"
 )
@@ -45,6 +46,20 @@ func TestEnsureTopicsReturnsUsableTopics(t *testing.T) {
 		}
 		if got := len(ends[n.events]) + len(ends[n.delivered]); got != 12 {
 			t.Errorf("round %d: %d partitions listed, want 12", round, got)
+		}
+		// A producer meeting a partition its leader does not serve yet waits for franz-go's next
+		// metadata refresh, 5 s: one record to every partition must go through well before.
+		prod := kafkaClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		var recs []*kgo.Record
+		for p := range int32(6) {
+			recs = append(recs, &kgo.Record{Topic: n.events, Partition: p, Value: []byte("x")})
+		}
+		pctx, pcancel := context.WithTimeout(t.Context(), 30*time.Second)
+		produceStart := time.Now()
+		err = prod.ProduceSync(pctx, recs...).FirstErr()
+		pcancel()
+		if produced := time.Since(produceStart); err != nil || produced > 3*time.Second {
+			t.Errorf("round %d: producing right after EnsureTopics: %v after %s, want done within 3 s", round, err, produced)
 		}
 		t.Logf("round %d: EnsureTopics took %s", round, took.Round(time.Millisecond))
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,7 +102,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, s Settings, topics ...Top
 		counts[t.Name] = parts
 		created[t.Name] = parts
 	}
-	details, err := waitUsable(ctx, metadataNow(cl), created)
+	details, err := waitUsable(ctx, metadataNow(cl), servedNow(cl), created)
 	if err != nil {
 		return nil, err
 	}
@@ -117,11 +118,12 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, s Settings, topics ...Top
 const anyCount = 0
 
 // waitUsable waits until the brokers' metadata shows each topic in want with its number of
-// partitions, every one of them led. The controller acknowledges a CreateTopics before the
-// brokers have applied it, so a request right after it (a ListOffsets, a fetch) can meet
-// UNKNOWN_TOPIC_OR_PARTITION; a loaded machine showed a 150 ms gap.
+// partitions, every one of them led, and the leaders serve them (serve). The controller
+// acknowledges a CreateTopics before the brokers have applied it, so a request right after it (a
+// ListOffsets, a fetch, a produce) can meet UNKNOWN_TOPIC_OR_PARTITION; a loaded machine showed a
+// 150 ms gap. A produce that meets it waits for franz-go's next metadata refresh, up to 5 s.
 func waitUsable(ctx context.Context, list func(context.Context, ...string) (kadm.TopicDetails, error),
-	want map[string]int32) (kadm.TopicDetails, error) {
+	serve func(context.Context, kadm.TopicDetails) error, want map[string]int32) (kadm.TopicDetails, error) {
 	if len(want) == 0 {
 		return nil, nil
 	}
@@ -143,6 +145,11 @@ func waitUsable(ctx context.Context, list func(context.Context, ...string) (kadm
 				last = fmt.Errorf("topic %s: %w", name, err)
 				return last
 			}
+		}
+		// The metadata can name a leader before that broker serves the partition.
+		if err := serve(ctx, details); err != nil {
+			last = err
+			return err
 		}
 		return nil
 	}
@@ -186,6 +193,49 @@ func metadataNow(cl *kgo.Client) func(context.Context, ...string) (kadm.TopicDet
 			details[*t.Topic] = d
 		}
 		return details, nil
+	}
+}
+
+// servedNow asks each partition's leader, in a ListOffsets request of its own (no client cache),
+// for the partition's end: an error says a leader does not serve it yet.
+func servedNow(cl *kgo.Client) func(context.Context, kadm.TopicDetails) error {
+	return func(ctx context.Context, details kadm.TopicDetails) error {
+		byLeader := map[int32]*kmsg.ListOffsetsRequest{}
+		for name, d := range details {
+			for _, p := range d.Partitions {
+				req := byLeader[p.Leader]
+				if req == nil {
+					req = kmsg.NewPtrListOffsetsRequest()
+					req.ReplicaID = -1
+					byLeader[p.Leader] = req
+				}
+				i := slices.IndexFunc(req.Topics, func(t kmsg.ListOffsetsRequestTopic) bool { return t.Topic == name })
+				if i < 0 {
+					t := kmsg.NewListOffsetsRequestTopic()
+					t.Topic = name
+					req.Topics = append(req.Topics, t)
+					i = len(req.Topics) - 1
+				}
+				part := kmsg.NewListOffsetsRequestTopicPartition()
+				part.Partition = p.Partition
+				part.Timestamp = -1 // the end
+				req.Topics[i].Partitions = append(req.Topics[i].Partitions, part)
+			}
+		}
+		for leader, req := range byLeader {
+			resp, err := req.RequestWith(ctx, cl.Broker(int(leader)))
+			if err != nil {
+				return fmt.Errorf("list offsets on broker %d: %w", leader, err)
+			}
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+						return fmt.Errorf("topic %s partition %d on broker %d: %w", t.Topic, p.Partition, leader, err)
+					}
+				}
+			}
+		}
+		return nil
 	}
 }
 
