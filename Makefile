@@ -8,7 +8,7 @@ KAFKA    = deploy/kafka/kafka.sh
 # Unit tests: every module but the end-to-end one, with the race detector.
 UNIT_MODULES = $(filter-out %/e2e,$(MODULES))
 
-.PHONY: help build run test unit-test fuzz e2e-test kafka-up kafka-down tools bench fmt vet clean
+.PHONY: help build run test unit-test fuzz e2e-test kafka-up kafka-down tools prometheus-tools rules-test bench fmt vet clean
 
 help:
 	@echo "make run         the whole pipeline on this machine (embedded Kafka unless KAFKA_BROKERS is set)"
@@ -36,6 +36,20 @@ tools:
 	  $$SUDO apt-get install -y -qq kcat >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat; }; }
 	@kcat -V | head -1
 
+# promtool checks and unit-tests the alert rules; the prometheus server runs in the e2e
+# dashboard test. Debian's prometheus package brings both.
+prometheus-tools:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+	  echo "installing prometheus and promtool (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq prometheus >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq prometheus; }; }
+	@promtool --version 2>&1 | head -1
+
+# The alerting rules: syntax, then their unit tests (input series -> expected alerts).
+rules-test: prometheus-tools
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
+
 kafka-up:
 	@$(KAFKA) up
 
@@ -47,7 +61,7 @@ unit-test:
 
 # The integration and fault tests build the binaries and run them against the broker in
 # KAFKA_BROKERS. Without Java or Maven they fall back, loudly, to the embedded kfake broker.
-e2e-test: build tools
+e2e-test: build tools prometheus-tools
 	@if command -v java >/dev/null && command -v mvn >/dev/null; then \
 	  trap '$(KAFKA) down' EXIT; \
 	  $(KAFKA) up; \
@@ -74,7 +88,7 @@ fuzz:
 	cd services/ingress && go test -run '^$$' -fuzz '^FuzzVerifyToken$$' -fuzztime 80000x -fuzzminimizetime 1s ./internal/auth
 	cd services/ingress && go test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime 40000x -fuzzminimizetime 1s ./internal/api
 
-test: unit-test fuzz e2e-test
+test: unit-test rules-test fuzz e2e-test
 
 # Benchmarks print a table and write their figures as JSON in bench-results/. They run on the
 # real broker, started here (and stopped afterwards) like in make test.
