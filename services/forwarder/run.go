@@ -17,6 +17,7 @@ import (
 	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/libs/kafka"
+	"github.com/martech/eventfwd/libs/tracing"
 	"github.com/martech/eventfwd/services/forwarder/internal/dedupe"
 	"github.com/martech/eventfwd/services/forwarder/internal/deliver"
 	"github.com/martech/eventfwd/services/forwarder/internal/engine"
@@ -31,7 +32,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info("starting", cfg.logAttrs()...)
 
-	baseOpts := kafka.ClientOpts(cfg.Kafka, "forwarder", log)
+	stopTracing, err := tracing.SetupFromEnv(ctx, "forwarder")
+	if err != nil {
+		return configError{err}
+	}
+	defer flushTraces(log, stopTracing)
+
+	// Records of the events and DLQ topics carry their trace (W3C traceparent) in their headers.
+	baseOpts := append(kafka.ClientOpts(cfg.Kafka, "forwarder", log),
+		kgo.WithHooks(tracing.NewKafkaHooks("forwarder", cfg.Group, cfg.EventsTopic, cfg.DLQTopic)))
 	counts, err := ensureTopics(ctx, cfg, baseOpts)
 	if err != nil {
 		return err
@@ -118,6 +127,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 	_ = admin.Shutdown(sctx)
 	log.Info("stopped")
 	return err
+}
+
+// flushTraces exports the spans still buffered, for at most 5 s.
+func flushTraces(log *slog.Logger, stop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := stop(ctx); err != nil {
+		log.Warn("flush traces", "error", err)
+	}
 }
 
 // ensureTopics creates the events, DLQ and dedupe topics when missing and checks that the dedupe

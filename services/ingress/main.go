@@ -26,6 +26,7 @@ import (
 	"github.com/martech/eventfwd/libs/config"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/libs/kafka"
+	"github.com/martech/eventfwd/libs/tracing"
 	"github.com/martech/eventfwd/services/ingress/internal/api"
 	"github.com/martech/eventfwd/services/ingress/internal/auth"
 	"github.com/martech/eventfwd/services/ingress/internal/publish"
@@ -78,7 +79,19 @@ func main() {
 		debug.SetGCPercent(400)
 	}
 
-	if err := run(context.Background(), log, cfg); err != nil {
+	// Tracing from the OTEL_* variables: exporting only with OTEL_EXPORTER_OTLP_ENDPOINT.
+	stopTracing, err := tracing.SetupFromEnv(context.Background(), "ingress")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ingress: %v\n", err)
+		os.Exit(2)
+	}
+	err = run(context.Background(), log, cfg)
+	tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if terr := stopTracing(tctx); terr != nil {
+		log.Warn("flush traces", "error", terr)
+	}
+	cancel()
+	if err != nil {
 		log.Error("ingress stopped", "error", err)
 		os.Exit(1)
 	}
@@ -99,7 +112,9 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 		return fmt.Errorf("register process metrics: %w", err)
 	}
 
-	cl, err := kgo.NewClient(append(kafka.ClientOpts(cfg.Kafka, clientID, log), publish.ClientOpts()...)...)
+	// Each record carries its request's trace (W3C traceparent) in its headers.
+	cl, err := kgo.NewClient(append(append(kafka.ClientOpts(cfg.Kafka, clientID, log), publish.ClientOpts()...),
+		kgo.WithHooks(tracing.NewKafkaHooks(clientID, "", cfg.EventsTopic)))...)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
@@ -146,7 +161,7 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 
 	srv := &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           handler,
+		Handler:           tracing.HTTPHandler(handler, "/events", "/events/batch"),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      15 * time.Second,

@@ -55,9 +55,9 @@ func NewClient(baseURL, apiKey string, attemptTimeout, retryAfterCap time.Durati
 	}
 }
 
-// Send makes one attempt with its own timeout. ctx should not be the caller's stop signal: an
+// send makes one attempt with its own timeout. ctx should not be the caller's stop signal: an
 // attempt is let finish so that we know whether AdEventsX got the event.
-func (c *Client) Send(ctx context.Context, eventID string, body []byte) Attempt {
+func (c *Client) send(ctx context.Context, eventID string, body []byte) Attempt {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()

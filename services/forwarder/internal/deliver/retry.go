@@ -63,10 +63,10 @@ func NewDeliverer(c *Client, g Gate, p Policy, m *metrics.Forwarder) *Deliverer 
 	return &Deliverer{client: c, gate: g, policy: p, metrics: m}
 }
 
-// Deliver sends body until it is delivered, rejected or its retries are used up. It returns
+// deliver sends body until it is delivered, rejected or its retries are used up. It returns
 // ctx's error, and no Result, when ctx ends first (the partition was revoked or the process is
 // stopping): the event is then not finished and someone will deliver it again.
-func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) (Result, error) {
+func (d *Deliverer) deliver(ctx context.Context, eventID string, body []byte) (Result, error) {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(d.policy.InitialBackoff),
 		backoff.WithMultiplier(2),

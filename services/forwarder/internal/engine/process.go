@@ -13,6 +13,7 @@ import (
 
 	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
+	"github.com/martech/eventfwd/libs/tracing"
 	"github.com/martech/eventfwd/services/forwarder/internal/dedupe"
 	"github.com/martech/eventfwd/services/forwarder/internal/deliver"
 )
@@ -25,6 +26,8 @@ const HeaderReroutedFrom = "fwd.rerouted_from"
 // dead-letters what cannot be delivered. It returns nil when the record is finished (its offset
 // may be committed) and an error when it is not (stop or hard ended first).
 func (e *Engine) process(stop, hard context.Context, r *kgo.Record) error {
+	// The record's trace (libs/tracing) goes on into the delivery and the dead-letter write.
+	stop, hard = tracing.RecordContext(stop, r), tracing.RecordContext(hard, r)
 	raw, err := e.decode(r)
 	if err != nil {
 		return e.deadLetter(hard, r, deadletter.Failure{Reason: deadletter.Invalid, Error: err.Error()})
