@@ -42,7 +42,7 @@ prometheus-tools:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
 	  echo "installing prometheus and promtool (apt-get)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -qq prometheus >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq prometheus; }; }
+	  $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }; }
 	@promtool --version 2>&1 | head -1
 
 # The alerting rules: syntax, then their unit tests (input series -> expected alerts).
