@@ -5,6 +5,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kotel"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/martech/eventfwd/libs/deadletter"
@@ -16,8 +19,14 @@ import (
 // its headers or the root of a new trace when it has none (an upstream producer's record). A
 // record a `dlq replay` re-published (dlq.replay_count >= 1) starts a new trace instead, linked
 // to the one it failed in. The span is in the record's Context; RecordContext passes it on.
+//
+// With no exporting tracer provider installed (exporting off) no span is made: the hooks only
+// pass a traceparent on, from a produced record's context into its headers and from a fetched
+// record's headers into its context, which costs next to nothing for records without one.
 type KafkaHooks struct {
-	topics map[string]bool
+	topics    map[string]bool
+	recording bool
+	prop      propagation.TextMapPropagator
 	child  *kotel.Tracer // spans continue the record's trace
 	linked *kotel.Tracer // spans start a new trace, linked to the record's
 }
@@ -36,8 +45,11 @@ func NewKafkaHooks(clientID, group string, topics ...string) *KafkaHooks {
 	if group != "" {
 		opts = append(opts, kotel.ConsumerGroup(group))
 	}
+	_, recording := otel.GetTracerProvider().(*sdktrace.TracerProvider)
 	h := &KafkaHooks{
-		topics: map[string]bool{},
+		topics:    map[string]bool{},
+		recording: recording,
+		prop:      otel.GetTextMapPropagator(),
 		child:  kotel.NewTracer(opts...),
 		linked: kotel.NewTracer(append(opts, kotel.LinkSpans())...),
 	}
@@ -49,15 +61,19 @@ func NewKafkaHooks(clientID, group string, topics ...string) *KafkaHooks {
 
 // OnProduceRecordBuffered starts the publish span and writes its traceparent into the headers.
 func (h *KafkaHooks) OnProduceRecordBuffered(r *kgo.Record) {
-	if h.topics[r.Topic] {
+	switch {
+	case !h.topics[r.Topic]:
+	case h.recording:
 		h.child.OnProduceRecordBuffered(r)
+	case r.Context != nil && trace.SpanContextFromContext(r.Context).IsValid():
+		h.prop.Inject(r.Context, kotel.NewRecordCarrier(r))
 	}
 }
 
 // OnProduceRecordUnbuffered ends the publish span once Kafka acknowledged the record (or not).
 func (h *KafkaHooks) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
-	// The same topic test as when buffered: otherwise this would end the caller's span.
-	if h.topics[r.Topic] {
+	// The same tests as when buffered: otherwise this would end the caller's span.
+	if h.recording && h.topics[r.Topic] {
 		h.child.OnProduceRecordUnbuffered(r, err)
 	}
 }
@@ -66,6 +82,10 @@ func (h *KafkaHooks) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 func (h *KafkaHooks) OnFetchRecordBuffered(r *kgo.Record) {
 	switch {
 	case !h.topics[r.Topic]:
+	case !h.recording:
+		if _, ok := deadletter.Header(r.Headers, "traceparent"); ok {
+			r.Context = h.prop.Extract(context.Background(), kotel.NewRecordCarrier(r))
+		}
 	case deadletter.ReplayCount(r.Headers) > 0:
 		h.linked.OnFetchRecordBuffered(r)
 	default:
@@ -75,7 +95,7 @@ func (h *KafkaHooks) OnFetchRecordBuffered(r *kgo.Record) {
 
 // OnFetchRecordUnbuffered ends the receive span when the record is handed to the application.
 func (h *KafkaHooks) OnFetchRecordUnbuffered(r *kgo.Record, polled bool) {
-	if h.topics[r.Topic] {
+	if h.recording && h.topics[r.Topic] {
 		h.child.OnFetchRecordUnbuffered(r, polled)
 	}
 }

@@ -297,3 +297,37 @@ func TestReadSettings(t *testing.T) {
 		})
 	}
 }
+
+// With exporting off no span is made, but a trace that came in goes out: from a produced
+// record's context into its headers, and from a fetched record's headers into its context.
+func TestHooksWithExportingOffPassTheTraceOn(t *testing.T) {
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	hooks := NewKafkaHooks("test", "group", "raw")
+	if hooks.recording {
+		t.Fatal("hooks record spans with no exporting provider installed")
+	}
+	c, cl := cluster(t, hooks, "raw")
+	incoming := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x0a, 0xf7, 1}, SpanID: trace.SpanID{0xb7, 2}, TraceFlags: trace.FlagsSampled, Remote: true,
+	})
+	ctx := trace.ContextWithRemoteSpanContext(t.Context(), incoming)
+	traced := &kgo.Record{Topic: "raw", Key: []byte("a")}
+	plain := &kgo.Record{Topic: "raw", Key: []byte("b")}
+	if err := cl.ProduceSync(ctx, traced).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(t.Context(), plain).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	want := "00-" + incoming.TraceID().String() + "-" + incoming.SpanID().String() + "-01"
+	if got := header(traced, "traceparent"); got != want {
+		t.Errorf("traceparent %q, want %q", got, want)
+	}
+	if len(plain.Headers) != 0 {
+		t.Errorf("a record without a trace got headers %v", plain.Headers)
+	}
+	r := consumeOne(t, c, hooks, "raw")
+	if got := trace.SpanContextFromContext(RecordContext(context.Background(), r)); got.TraceID() != incoming.TraceID() || got.SpanID() != incoming.SpanID() {
+		t.Errorf("fetched record's context carries %s/%s, want %s/%s", got.TraceID(), got.SpanID(), incoming.TraceID(), incoming.SpanID())
+	}
+}
