@@ -27,8 +27,8 @@ type KafkaHooks struct {
 	topics    map[string]bool
 	recording bool
 	prop      propagation.TextMapPropagator
-	child  *kotel.Tracer // spans continue the record's trace
-	linked *kotel.Tracer // spans start a new trace, linked to the record's
+	child     *kotel.Tracer // spans continue the record's trace
+	linked    *kotel.Tracer // spans start a new trace, linked to the record's
 }
 
 var (
@@ -50,8 +50,8 @@ func NewKafkaHooks(clientID, group string, topics ...string) *KafkaHooks {
 		topics:    map[string]bool{},
 		recording: recording,
 		prop:      otel.GetTextMapPropagator(),
-		child:  kotel.NewTracer(opts...),
-		linked: kotel.NewTracer(append(opts, kotel.LinkSpans())...),
+		child:     kotel.NewTracer(opts...),
+		linked:    kotel.NewTracer(append(opts, kotel.LinkSpans())...),
 	}
 	for _, t := range topics {
 		h.topics[t] = true
