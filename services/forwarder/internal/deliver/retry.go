@@ -45,21 +45,25 @@ type Policy struct {
 // Gate is the destination's health, asked before and told after every attempt.
 type Gate interface {
 	Acquire(ctx context.Context) (health.Ticket, error)
-	Done(t health.Ticket, o health.Outcome) (counted bool)
-	Epoch() uint64
+	Done(t health.Ticket, r health.Report, since uint64) health.Verdict
+}
+
+// Sender makes one HTTP attempt; *Client is the real one, tests script their own.
+type Sender interface {
+	Send(ctx context.Context, eventID string, body []byte) Attempt
 }
 
 // Deliverer sends one event with retries. A delivery waiting for its next attempt holds nothing
 // but its own goroutine, so the records behind it go on.
 type Deliverer struct {
-	client  *Client
+	client  Sender
 	gate    Gate
 	policy  Policy
 	metrics *metrics.Forwarder
 }
 
 // NewDeliverer wires the client, the gate and the policy.
-func NewDeliverer(c *Client, g Gate, p Policy, m *metrics.Forwarder) *Deliverer {
+func NewDeliverer(c Sender, g Gate, p Policy, m *metrics.Forwarder) *Deliverer {
 	return &Deliverer{client: c, gate: g, policy: p, metrics: m}
 }
 
@@ -76,7 +80,7 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) (R
 	)
 	var res Result
 	counted := 0
-	var epoch uint64
+	var since uint64
 	for {
 		ticket, err := d.gate.Acquire(ctx)
 		if err != nil {
@@ -84,28 +88,27 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) (R
 		}
 		if res.FirstAttemptAt.IsZero() {
 			res.FirstAttemptAt = time.Now().UTC()
+			since = ticket.Seen()
 		}
 		// The attempt outlives ctx: once a request is out we want its answer.
 		a := d.client.Send(context.WithoutCancel(ctx), eventID, body)
 		res.Attempts++
 		res.LastStatus = a.Status
 		d.observe(a)
-		if d.gate.Done(ticket, outcomeOf(a)) {
-			// Failures from before an outage were the outage's, not this event's.
-			if e := d.gate.Epoch(); e != epoch {
-				epoch, counted = e, 0
-			}
-			counted++
-		}
-		switch a.Verdict {
-		case Delivered:
+		v := d.gate.Done(ticket, health.Report{Outcome: outcomeOf(a), Status: a.Status, EventID: eventID, Latency: a.Took}, since)
+		since = ticket.Seen()
+		switch {
+		case a.Verdict == Delivered:
 			res.Final, res.LastError = Sent, ""
 			return res, nil
-		case Reject:
+		case a.Verdict == Reject && v.Final:
 			res.Final, res.LastError = Rejected, describe(a)
 			return res, nil
 		}
 		res.LastError = describe(a)
+		if v.Counted {
+			counted++
+		}
 		if counted >= d.policy.MaxAttempts {
 			res.Final = Exhausted
 			return res, nil
@@ -135,14 +138,16 @@ func (d *Deliverer) observe(a Attempt) {
 
 func outcomeOf(a Attempt) health.Outcome {
 	switch {
-	case a.Verdict == Unauthorized:
-		return health.KeyRefused
+	case a.Verdict == Delivered:
+		return health.Healthy
+	case a.Verdict == Refused:
+		return health.Refused
+	case a.Verdict == Reject:
+		return health.Rejected
 	case a.Status == http.StatusTooManyRequests:
 		return health.Throttled
-	case a.Verdict == Retry:
-		return health.Failing
 	}
-	return health.Healthy
+	return health.Failing
 }
 
 // describe makes the one human line that goes into dlq.error.
