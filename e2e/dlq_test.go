@@ -92,7 +92,7 @@ func dlqDeadLetter(t *testing.T, n names, ids ...string) {
 		src := &kgo.Record{Topic: n.events, Partition: 0, Offset: int64(i), Key: []byte(id), Value: dlqEventJSON(id),
 			Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("e2e")}}}
 		r := deadletter.Record(n.dlq, src, deadletter.Failure{
-			Reason: deadletter.Rejected, Error: "AdEventsX answered 400", HTTPStatus: 400, Attempts: 1,
+			Reason: deadletter.Rejected, Message: "AdEventsX answered 400", HTTPStatus: 400, Attempts: 1,
 			FirstAttemptAt: time.Now(), FailedAt: time.Now(),
 		})
 		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {

@@ -9,30 +9,10 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/services/forwarder/internal/health"
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
-
-// Final is how a delivery ended.
-type Final int
-
-const (
-	// Sent: AdEventsX accepted the event.
-	Sent Final = iota
-	// Rejected: AdEventsX refused the event itself (a 4xx other than 401/403/408/429).
-	Rejected
-	// Exhausted: the retry budget ran out on passing failures.
-	Exhausted
-)
-
-// Result is what a delivery came to.
-type Result struct {
-	Final          Final
-	Attempts       int // HTTP requests made, counted or not
-	LastStatus     int
-	LastError      string // one human line, for dlq.error
-	FirstAttemptAt time.Time
-}
 
 // Policy is the retry policy's timings.
 type Policy struct {
@@ -67,10 +47,11 @@ func NewDeliverer(c Sender, g Gate, p Policy, m *metrics.Forwarder) *Deliverer {
 	return &Deliverer{client: c, gate: g, policy: p, metrics: m}
 }
 
-// Deliver sends body until it is delivered, rejected or its retries are used up. It returns
-// ctx's error, and no Result, when ctx ends first (the partition was revoked or the process is
-// stopping): the event is then not finished and someone will deliver it again.
-func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) (Result, error) {
+// Deliver sends body until it is delivered (nil), refused for good or out of retries (a
+// *deadletter.Failure: rejected or exhausted, to dead-letter), or ctx ends first (ctx's error:
+// the partition was revoked or the process is stopping, the event is not finished and someone
+// will deliver it again).
+func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) error {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(d.policy.InitialBackoff),
 		backoff.WithMultiplier(2),
@@ -78,40 +59,39 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) (R
 		backoff.WithMaxInterval(d.policy.MaxBackoff),
 		backoff.WithMaxElapsedTime(0),
 	)
-	var res Result
+	var f deadletter.Failure
 	counted := 0
 	var since uint64
 	for {
 		ticket, err := d.gate.Acquire(ctx)
 		if err != nil {
-			return Result{}, err
+			return err
 		}
-		if res.FirstAttemptAt.IsZero() {
-			res.FirstAttemptAt = time.Now().UTC()
+		if f.FirstAttemptAt.IsZero() {
+			f.FirstAttemptAt = time.Now().UTC()
 			since = ticket.Seen()
 		}
 		// The attempt outlives ctx: once a request is out we want its answer.
 		a := d.client.Send(context.WithoutCancel(ctx), eventID, body)
-		res.Attempts++
-		res.LastStatus = a.Status
+		f.Attempts++
+		f.HTTPStatus = a.Status
 		d.observe(a)
 		v := d.gate.Done(ticket, health.Report{Outcome: outcomeOf(a), Status: a.Status, EventID: eventID, Latency: a.Took}, since)
 		since = ticket.Seen()
+		f.Message = describe(a)
 		switch {
 		case a.Verdict == Delivered:
-			res.Final, res.LastError = Sent, ""
-			return res, nil
+			return nil
 		case a.Verdict == Reject && v.Final:
-			res.Final, res.LastError = Rejected, describe(a)
-			return res, nil
+			f.Reason = deadletter.Rejected
+			return &f
 		}
-		res.LastError = describe(a)
 		if v.Counted {
 			counted++
 		}
 		if counted >= d.policy.MaxAttempts {
-			res.Final = Exhausted
-			return res, nil
+			f.Reason = deadletter.Exhausted
+			return &f
 		}
 		wait := max(b.NextBackOff(), a.RetryAfter)
 		t := time.NewTimer(wait)
@@ -119,7 +99,7 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) (R
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return Result{}, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }

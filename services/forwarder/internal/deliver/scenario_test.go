@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/services/forwarder/internal/health"
 )
 
@@ -47,16 +49,27 @@ func shipped(api Sender) (*Deliverer, *health.Gate) {
 }
 
 type outcome struct {
-	res Result
-	err error
+	err error // nil: delivered; *deadletter.Failure; or the context's
 	at  time.Time
+}
+
+// final is the failure's reason, "" when delivered; ok is false for any other error.
+func (o outcome) final() (reason deadletter.Reason, ok bool) {
+	var f *deadletter.Failure
+	switch {
+	case o.err == nil:
+		return "", true
+	case errors.As(o.err, &f):
+		return f.Reason, true
+	}
+	return "", false
 }
 
 func deliverAsync(ctx context.Context, d *Deliverer, id string) <-chan outcome {
 	out := make(chan outcome, 1)
 	go func() {
-		res, err := d.Deliver(ctx, id, []byte(`{}`))
-		out <- outcome{res, err, time.Now()}
+		err := d.Deliver(ctx, id, []byte(`{}`))
+		out <- outcome{err, time.Now()}
 	}()
 	return out
 }
@@ -79,7 +92,7 @@ func TestAFailingEventAmongSparseTrafficIsExhausted(t *testing.T) {
 		bad := deliverAsync(ctx, d, "bad")
 		go func() { // sparse traffic: one good event every two minutes
 			for i := 0; ctx.Err() == nil; i++ {
-				_, _ = d.Deliver(ctx, "good-"+time.Now().String(), []byte(`{}`))
+				_ = d.Deliver(ctx, "good-"+time.Now().String(), []byte(`{}`))
 				select {
 				case <-time.After(2 * time.Minute):
 				case <-ctx.Done():
@@ -88,8 +101,8 @@ func TestAFailingEventAmongSparseTrafficIsExhausted(t *testing.T) {
 		}()
 		select {
 		case o := <-bad:
-			if o.err != nil || o.res.Final != Exhausted {
-				t.Fatalf("bad event = %+v, %v; want exhausted", o.res, o.err)
+			if r, _ := o.final(); r != deadletter.Exhausted {
+				t.Fatalf("bad event = %v; want exhausted", o.err)
 			}
 			if took := o.at.Sub(start); took > 15*time.Minute {
 				t.Fatalf("bad event held %s before exhausted, want a bound under 15 min", took)
@@ -118,8 +131,8 @@ func TestATwoHourOutageExhaustsNothing(t *testing.T) {
 		}
 		for i, out := range outs {
 			o := <-out
-			if o.err != nil || o.res.Final != Sent {
-				t.Fatalf("event %d = %+v, %v; want delivered after the outage", i, o.res, o.err)
+			if o.err != nil {
+				t.Fatalf("event %d = %v; want delivered after the outage", i, o.err)
 			}
 		}
 	})
@@ -151,11 +164,11 @@ func TestAStatusEveryEventGetsIsTheDestinations(t *testing.T) {
 				}
 				rejected := 0
 				for _, out := range outs {
-					o := <-out
-					if o.err != nil {
-						t.Fatalf("Deliver: %v", o.err)
+					r, ok := (<-out).final()
+					if !ok {
+						t.Fatal("Deliver ended on its context")
 					}
-					if o.res.Final == Rejected {
+					if r == deadletter.Rejected {
 						rejected++
 					}
 				}
@@ -179,9 +192,10 @@ func TestASingleEventsBadRequestIsFinal(t *testing.T) {
 		for i := range 20 {
 			<-deliverAsync(t.Context(), d, "good-"+string(rune('a'+i)))
 		}
-		o := <-deliverAsync(t.Context(), d, "bad")
-		if o.err != nil || o.res.Final != Rejected || o.res.Attempts != 1 {
-			t.Fatalf("bad event = %+v, %v; want rejected on its first attempt", o.res, o.err)
+		err := (<-deliverAsync(t.Context(), d, "bad")).err
+		var f *deadletter.Failure
+		if !errors.As(err, &f) || f.Reason != deadletter.Rejected || f.Attempts != 1 {
+			t.Fatalf("bad event = %v; want rejected on its first attempt", err)
 		}
 		if g.Open() {
 			t.Fatal("one event's 400 opened the circuit")
@@ -200,15 +214,15 @@ func TestALoneFailingEventIsHeldVisibly(t *testing.T) {
 		time.Sleep(3 * time.Hour)
 		select {
 		case o := <-out:
-			t.Fatalf("lone event finished as %+v, %v while nothing got through", o.res, o.err)
+			t.Fatalf("lone event finished (%v) while nothing got through", o.err)
 		default:
 		}
 		if !g.Open() {
 			t.Error("lone event held for 3 h with the circuit closed: nothing shows it")
 		}
 		cancel()
-		if o := <-out; o.err == nil {
-			t.Fatalf("Deliver = %+v, want the cancellation", o.res)
+		if o := <-out; !errors.Is(o.err, context.Canceled) {
+			t.Fatalf("Deliver = %v, want the cancellation", o.err)
 		}
 	})
 }
