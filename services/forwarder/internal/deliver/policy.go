@@ -17,7 +17,8 @@ type Verdict int
 const (
 	// Delivered: AdEventsX took the event (2xx).
 	Delivered Verdict = iota
-	// Retry: a passing failure (429, 5xx, timeout, connection error); try again after a pause.
+	// Retry: a passing failure (429, 5xx, a redirect, timeout, connection error); try again
+	// after a pause. A 3xx is the destination's failure: its URL moved, the event did not.
 	Retry
 	// Reject: AdEventsX refused the event itself (other 4xx); retrying cannot help.
 	Reject
@@ -53,7 +54,8 @@ func Classify(status int, err error) Verdict {
 		return Delivered
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return Unauthorized
-	case status == http.StatusTooManyRequests, status == http.StatusRequestTimeout, status >= 500:
+	case status == http.StatusTooManyRequests, status == http.StatusRequestTimeout, status >= 500,
+		status >= 300 && status < 400:
 		return Retry
 	default:
 		return Reject

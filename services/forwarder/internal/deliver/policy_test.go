@@ -33,7 +33,8 @@ func TestClassify(t *testing.T) {
 		{"504", 504, nil, Retry},
 		{"timeout", 0, context.DeadlineExceeded, Retry},
 		{"connection refused", 0, &net.OpError{Op: "dial", Err: errors.New("connection refused")}, Retry},
-		{"3xx is not success", 302, nil, Reject},
+		{"3xx is the destination's failure", 302, nil, Retry},
+		{"308 too", 308, nil, Retry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
