@@ -82,8 +82,9 @@ func (w *window) insert(key [16]byte, at, cutoff uint32) (evicted bool, evictedA
 	w.at[key] = at
 	if w.count == w.limit {
 		e := w.ring[w.head]
-		// An entry superseded by a later one of the same id drops no id.
-		evicted = e.at > cutoff && w.at[e.id] == e.at && e.id != key
+		// An entry superseded by a later one of the same id (key's own included, updated above)
+		// drops no id.
+		evicted = e.at > cutoff && w.at[e.id] == e.at
 		evictedAt = e.at
 		w.pop()
 	}
