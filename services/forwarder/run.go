@@ -63,7 +63,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 		MaxBackoff:     cfg.MaxBackoff,
 		Jitter:         cfg.Jitter,
 	}, m)
-	store := dedupe.New(cfg.DedupeTopic, cfg.DedupeSize, cfg.DedupeWindow)
+	store := dedupe.New(cfg.DedupeTopic, cfg.DedupeSize, cfg.DedupeWindow,
+		dedupe.WithEvictionReport(log, m.Evictions))
 
 	ln, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {

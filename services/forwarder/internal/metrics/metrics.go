@@ -24,6 +24,7 @@ type Forwarder struct {
 	TxnBlocked *prometheus.GaugeVec   // records our reads wait behind an open transaction, by partition
 	Loaded     prometheus.Counter     // delivered markers read back on assignment
 	LoadErrors prometheus.Counter     // failed attempts to read the markers back (retried)
+	Evictions  prometheus.Counter     // delivered ids forgotten for room inside the dedupe window
 }
 
 // New builds and registers the metrics.
@@ -85,8 +86,12 @@ func New() *Forwarder {
 			Name: "forwarder_dedupe_load_errors_total",
 			Help: "Failed attempts to read the delivered markers back on assignment; each is retried for up to 30 s.",
 		}),
+		Evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "forwarder_dedupe_evictions_total",
+			Help: "Delivered event_ids forgotten to make room while still inside DEDUPE_WINDOW: a copy of one arriving later is delivered again. Above 0 means DEDUPE_CACHE_SIZE is too small for the traffic.",
+		}),
 	}
 	reg.MustRegister(f.Records, f.Attempts, f.Latency, f.DLQWrites, f.DedupeHits, f.Rerouted,
-		f.InFlight, f.Circuit, f.Committed, f.Lag, f.TxnBlocked, f.Loaded, f.LoadErrors)
+		f.InFlight, f.Circuit, f.Committed, f.Lag, f.TxnBlocked, f.Loaded, f.LoadErrors, f.Evictions)
 	return f
 }
