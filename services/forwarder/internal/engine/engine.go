@@ -33,10 +33,13 @@ type Prepare func(ctx context.Context, partitions []int32) error
 
 // Config tunes the engine.
 type Config struct {
-	Topic           string
-	Group           string
-	SessionTimeout  time.Duration
-	MaxInFlight     int // records holding a slot at once, all partitions
+	Topic          string
+	Group          string
+	SessionTimeout time.Duration
+	// MaxInFlight records hold a slot at once, all partitions; as many again may wait for an
+	// acknowledgement after releasing theirs. So at most 2 x MaxInFlight records are unfinished
+	// when a process dies: the bound on what a restart may send AdEventsX again.
+	MaxInFlight     int
 	MaxPerPartition int // records holding a slot at once, one partition
 	CommitInterval  time.Duration
 	RevokeTimeout   time.Duration // how long a revoke or shutdown waits for in-flight records
@@ -50,7 +53,8 @@ type Engine struct {
 	handle  Handler
 	prepare Prepare
 	metrics *metrics.Forwarder
-	slots   chan struct{}
+	slots   chan struct{} // MaxInFlight: records doing work (HTTP), freed by release
+	started chan struct{} // 2 x MaxInFlight: records not yet finished, waiting on Kafka included
 
 	mu    sync.Mutex
 	parts map[int32]*partition
@@ -72,6 +76,7 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, handle Handler, prepa
 		prepare: prepare,
 		metrics: m,
 		slots:   make(chan struct{}, cfg.MaxInFlight),
+		started: make(chan struct{}, 2*cfg.MaxInFlight),
 		parts:   make(map[int32]*partition),
 		halted:  make(chan struct{}),
 	}
@@ -184,10 +189,11 @@ func (e *Engine) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 	defer e.mu.Unlock()
 	for _, id := range ids {
 		p := newPartition(e.cfg.Topic, id, e.cfg.MaxPerPartition, partitionDeps{
-			handle: e.handle,
-			slots:  e.slots,
-			pause:  func() { cl.PauseFetchPartitions(map[string][]int32{e.cfg.Topic: {id}}) },
-			resume: func() { cl.ResumeFetchPartitions(map[string][]int32{e.cfg.Topic: {id}}) },
+			handle:  e.handle,
+			slots:   e.slots,
+			started: e.started,
+			pause:   func() { cl.PauseFetchPartitions(map[string][]int32{e.cfg.Topic: {id}}) },
+			resume:  func() { cl.ResumeFetchPartitions(map[string][]int32{e.cfg.Topic: {id}}) },
 			mark: func(o kgo.EpochOffset) {
 				cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{e.cfg.Topic: {id: o}})
 			},

@@ -14,7 +14,8 @@ import (
 // partitionDeps is what a partition needs from the engine, and no more.
 type partitionDeps struct {
 	handle   Handler
-	slots    chan struct{}         // the engine-wide concurrency bound
+	slots    chan struct{}         // the engine-wide bound on records doing work
+	started  chan struct{}         // the engine-wide bound on records not yet finished
 	pause    func()                // stop fetching this partition
 	resume   func()                // fetch it again
 	mark     func(kgo.EpochOffset) // the offset franz-go may commit
@@ -163,8 +164,15 @@ func (p *partition) feed() {
 			return
 		}
 		select {
+		case p.started <- struct{}{}:
+		case <-p.stop.Done():
+			<-p.own
+			return
+		}
+		select {
 		case p.slots <- struct{}{}:
 		case <-p.stop.Done():
+			<-p.started
 			<-p.own
 			return
 		}
@@ -172,6 +180,7 @@ func (p *partition) feed() {
 		if p.stop.Err() != nil {
 			p.mu.Unlock()
 			<-p.slots
+			<-p.started
 			<-p.own
 			return
 		}
@@ -187,6 +196,7 @@ func (p *partition) feed() {
 // it.
 func (p *partition) run(r *kgo.Record) {
 	defer p.running.Done()
+	defer func() { <-p.started }()
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
