@@ -207,8 +207,10 @@ func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 		g.mu.Unlock()
 
 		var err error
+		woken := false
 		select {
 		case <-w:
+			woken = true // wakeLocked took w off the queue
 		case <-probeDue:
 		case <-ctx.Done():
 			err = ctx.Err()
@@ -216,14 +218,16 @@ func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 		if timer != nil {
 			timer.Stop()
 		}
-		g.mu.Lock()
-		if i := slices.Index(g.queue, w); i >= 0 {
-			g.queue = slices.Delete(g.queue, i, i+1)
-		} else if len(w) == 1 && err != nil {
-			// Woken for a slot it will not take: pass the wake-up on.
-			g.wakeLocked()
+		if !woken {
+			g.mu.Lock()
+			if i := slices.Index(g.queue, w); i >= 0 {
+				g.queue = slices.Delete(g.queue, i, i+1)
+			} else if err != nil {
+				// Woken for a slot at the same time as it gave up: pass the wake-up on.
+				g.wakeLocked()
+			}
+			g.mu.Unlock()
 		}
-		g.mu.Unlock()
 		if err != nil {
 			return Ticket{}, err
 		}
