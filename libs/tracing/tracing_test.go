@@ -114,7 +114,7 @@ func TestOneEventIsOneTraceAcrossKafka(t *testing.T) {
 	ctx := RecordContext(context.Background(), r)
 	_, deliver := Tracer().Start(ctx, "adeventsx deliver")
 	deliver.End()
-	dlq := deadletter.Record("dlq", r, deadletter.Failure{Reason: deadletter.Rejected, Error: "400", FailedAt: time.Now()})
+	dlq := deadletter.Record("dlq", r, deadletter.Failure{Reason: deadletter.Rejected, Message: "400", FailedAt: time.Now()})
 	if err := cl.ProduceSync(ctx, dlq).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,35 +2,36 @@ package deliver
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/tracing"
 )
 
 // Deliver is deliver in a span "adeventsx deliver", child of the record's trace in ctx (see
 // libs/tracing), which each HTTP attempt's span joins.
-func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) (Result, error) {
+func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) error {
 	ctx, span := tracing.Tracer().Start(ctx, "adeventsx deliver", trace.WithAttributes(attribute.String("event.id", eventID)))
 	defer span.End()
-	res, err := d.deliver(ctx, eventID, body)
+	err := d.deliver(ctx, eventID, body)
+	var f *deadletter.Failure
 	switch {
-	case err != nil:
+	case err == nil:
+		span.SetAttributes(attribute.String("delivery.outcome", "delivered"))
+	case errors.As(err, &f):
+		span.SetAttributes(attribute.String("delivery.outcome", string(f.Reason)), attribute.Int("delivery.attempts", f.Attempts))
+		span.SetStatus(codes.Error, f.Message)
+	default:
 		// Not finished: the partition was revoked or the process is stopping.
 		span.SetStatus(codes.Error, err.Error())
-	default:
-		span.SetAttributes(attribute.String("delivery.outcome", outcomes[res.Final]), attribute.Int("delivery.attempts", res.Attempts))
-		if res.Final != Sent {
-			span.SetStatus(codes.Error, res.LastError)
-		}
 	}
-	return res, err
+	return err
 }
-
-var outcomes = map[Final]string{Sent: "delivered", Rejected: "rejected", Exhausted: "exhausted"}
 
 // Send is send in a client span "POST /v1/conversions". The trace is not sent to AdEventsX:
 // its requests carry only the headers its API names.
