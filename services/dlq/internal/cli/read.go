@@ -195,7 +195,7 @@ func eachMatch(ctx context.Context, std IO, cmd string, rf readFlags, limit int6
 	}
 	var n int64
 	var werr error
-	err = scan.Read(ctx, d.s.Opts(), d.s.DLQTopic, d.plan(f), func(r *kgo.Record) bool {
+	err = scan.ReadInOrder(ctx, d.s.Opts(), d.s.DLQTopic, d.plan(f), func(r *kgo.Record) bool {
 		if !f.Match(r, dlqrecord.Read(r)) {
 			return true
 		}

@@ -187,14 +187,15 @@ type Item struct {
 	Out     *kgo.Record // what would be written to the events topic, when sent
 }
 
-// DryRun reads what Run would read, with a plain reader of its own, and calls show for every
-// record the filters select, with what a replay would do with it. It writes nothing and commits
+// DryRun reads what Run would read, in the order Run reads it (scan.ReadInOrder), with a plain
+// reader of its own, and calls show for every record the filters select, with what a replay
+// would do with it: with Max, exactly the records Run would send. It writes nothing and commits
 // nothing.
 func DryRun(ctx context.Context, opts []kgo.Opt, c Config, show func(Item)) (Summary, error) {
 	sum := Summary{Name: c.Name, DryRun: true}
 	now := c.Now()
 	stopped := false
-	err := scan.Read(ctx, opts, c.DLQTopic, c.Plan, func(r *kgo.Record) bool {
+	err := scan.ReadInOrder(ctx, opts, c.DLQTopic, c.Plan, func(r *kgo.Record) bool {
 		sum.Looked++
 		f := dlqrecord.Read(r)
 		if !c.Filter.Match(r, f) {
@@ -228,11 +229,13 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 	ends := map[int32]int64{}
 	pos := map[int32]int64{}
 	pending := map[int32]bool{}
-	var idle []int32
-	for p, r := range c.Plan {
+	var idle, order []int32
+	for _, p := range c.Plan.Partitions() {
+		r := c.Plan[p]
 		ends[p], pos[p] = r.End, r.Start
 		if r.Start < r.End {
 			pending[p] = true
+			order = append(order, p)
 		} else {
 			idle = append(idle, p)
 		}
@@ -269,6 +272,7 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 		// run's transaction) would otherwise wait behind a fetch the broker holds for 5 s.
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
+	sessOpts = append(sessOpts, scan.InOrderFetchOpts()...)
 	if c.Policy.MaxRecordBytes > 0 {
 		// A record the policy lets through must fit in a producer batch with its headers, or
 		// every transaction it is in aborts.
@@ -288,8 +292,10 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 	defer sess.CloseAllowingRebalance()
 	cl := sess.Client()
 	// Partitions with nothing to do are not fetched; records that arrive for them anyway are
-	// rewound below, so their position does not move.
-	cl.PauseFetchPartitions(map[string][]int32{c.DLQTopic: idle})
+	// rewound below, so their position does not move. The others are read one at a time, lowest
+	// first, as a dry run reads them (scan.ReadInOrder): a paused partition's records that arrive
+	// anyway are dropped by the client, never polled.
+	cl.PauseFetchPartitions(map[string][]int32{c.DLQTopic: append(idle, order[1:]...)})
 
 	limiter := c.limiter()
 	batch := c.batchSize()
@@ -330,6 +336,10 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 			}
 		}
 		cl.PauseFetchPartitions(map[string][]int32{c.DLQTopic: done})
+		order = slices.DeleteFunc(order, func(p int32) bool { return !pending[p] })
+		if len(order) > 0 {
+			cl.ResumeFetchPartitions(map[string][]int32{c.DLQTopic: order[:1]})
+		}
 		if c.Progress != nil {
 			c.Progress(c.Plan.Records()-remaining(), sum)
 		}

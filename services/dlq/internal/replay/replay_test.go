@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -382,4 +384,57 @@ func TestFencedRunDoesNotLeaveTheGroup(t *testing.T) {
 	if n := leaves.Hits(); n != 1 {
 		t.Fatalf("the run that finished sent %d LeaveGroup requests, want 1", n)
 	}
+}
+
+// A dry run with --max lists exactly the records, in the order, that the same replay without
+// --dry-run then sends, round after round.
+func TestDryRunWithMaxPreviewsWhatTheReplaySends(t *testing.T) {
+	opts := fakeKafka(t)
+	for p := range int32(3) {
+		var recs []*kgo.Record
+		for i := range 6 {
+			recs = append(recs, srcEvent(uuid(int(p)*10+i)))
+		}
+		deadLetter(t, opts, p, recs...)
+	}
+	sentBefore := 0
+	for round := range 3 {
+		c := config(t, opts, "same", filter.All())
+		c.Max = 5
+		var previewed []string
+		if _, err := DryRun(t.Context(), opts, c, func(it Item) {
+			previewed = append(previewed, fmt.Sprintf("%d/%d", it.Record.Partition, it.Record.Offset))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(t.Context(), opts, c); err != nil {
+			t.Fatal(err)
+		}
+		// Every round's records come after the earlier rounds' in the replay's order.
+		var sent []string
+		for _, r := range committedEvents(t, opts) {
+			from, _ := deadletter.Header(r.Headers, deadletter.HeaderReplayedFrom)
+			sent = append(sent, strings.TrimPrefix(from, dlqTopic+"/"))
+		}
+		sent = sentInOrder(sent)[sentBefore:]
+		sentBefore += len(sent)
+		if fmt.Sprint(previewed) != fmt.Sprint(sent) {
+			t.Fatalf("round %d: the dry run previewed %v, the replay sent %v", round, previewed, sent)
+		}
+	}
+}
+
+// sentInOrder sorts "partition/offset" references by partition, then offset: the order a
+// replay reads and sends.
+func sentInOrder(refs []string) []string {
+	slices.SortFunc(refs, func(a, b string) int {
+		var pa, oa, pb, ob int
+		fmt.Sscanf(a, "%d/%d", &pa, &oa)
+		fmt.Sscanf(b, "%d/%d", &pb, &ob)
+		if pa != pb {
+			return pa - pb
+		}
+		return oa - ob
+	})
+	return refs
 }
