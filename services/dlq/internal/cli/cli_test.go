@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -184,5 +185,87 @@ func TestReplayGivesUpOnACoordinatorThatNeverAnswers(t *testing.T) {
 		IO{Stdout: &out, Stderr: &errOut, Env: config.FromMap(map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0]}), Now: func() time.Time { return now }})
 	if ExitCode(err) != ExitUnreachable || !strings.Contains(fmt.Sprint(err), "group dlq-replay-stuck") {
 		t.Fatalf("exit %d, error %v; want %d naming the group", ExitCode(err), err, ExitUnreachable)
+	}
+}
+
+// deadLetterN writes n rejected dead-letter records of valid, recent events to topic.
+func deadLetterN(t *testing.T, cl *kgo.Client, topic string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		ids = append(ids, id)
+		value := fmt.Sprintf(`{"event_id":%q,"user_id":"u","event_name":"lead","event_time":%q,"value":"2.5","campaign_id":"c"}`,
+			id, now.Add(-time.Hour).Format(time.RFC3339))
+		src := &kgo.Record{Topic: "events.raw", Offset: int64(i), Key: []byte(id), Value: []byte(value)}
+		r := deadletter.Record(topic, src, deadletter.Failure{Reason: deadletter.Rejected, HTTPStatus: 400, FailedAt: now.Add(-time.Minute)})
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+func fakeDLQ(t *testing.T, partitions int) (map[string]string, *kgo.Client) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), "events.dlq", "events.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0]}, cl
+}
+
+// A run that a second run of the same name fences says so, not that --max stopped it, and the
+// Kafka client's error lines stay out of the operator's terminal.
+func TestReplayTakenOverSaysSo(t *testing.T) {
+	env, cl := fakeDLQ(t, 1)
+	deadLetterN(t, cl, "events.dlq", 30)
+
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	first := make(chan result, 1)
+	go func() {
+		var out, errOut bytes.Buffer
+		err := Run(t.Context(), []string{"replay", "--name", "twice", "--rate", "10", "--batch", "1"},
+			IO{Stdout: &out, Stderr: &errOut, Env: config.FromMap(env), Now: func() time.Time { return now }})
+		if err != nil {
+			fmt.Fprintln(&errOut, "dlq:", err)
+		}
+		first <- result{ExitCode(err), out.String(), errOut.String()}
+	}()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		offs, err := adm.FetchOffsets(t.Context(), "dlq-replay-twice")
+		if o, ok := offs.Lookup("events.dlq", 0); err == nil && ok && o.At >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first run committed nothing within 20 s")
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, with a deadline
+	}
+	code, stdout, stderr := run(t, env, "replay", "--name", "twice")
+	if code != 0 {
+		t.Fatalf("second run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	r := <-first
+	if r.code != ExitError || !strings.Contains(r.stdout, "another run named twice took over") ||
+		!strings.Contains(r.stderr, "another run named twice took over; this run stopped, nothing is lost") {
+		t.Errorf("first run: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 saying another run took over", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "--max") {
+		t.Errorf("first run blames --max:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stderr, "level=ERROR") {
+		t.Errorf("the Kafka client's log reached the terminal:\n%s", r.stderr)
 	}
 }

@@ -164,7 +164,6 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 	cfg.Progress = func(done int64, sum replay.Summary) { progress.Update(done, sum.Sent) }
 	sum, err := replay.Run(ctx, s.Opts(), cfg)
 	progress.Done()
-	info.Interrupted = ctx.Err() != nil
 	if werr := output.WriteSummary(std.Stdout, format, sum, info); werr != nil && err == nil {
 		err = werr
 	}
@@ -172,6 +171,8 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 	case ctx.Err() != nil:
 		return &Error{Code: ExitInterrupted, Err: fmt.Errorf(
 			"%s: interrupted; what was sent is committed with the position: run again with --name %s to continue", what, *name)}
+	case errors.Is(err, replay.ErrTakenOver):
+		return fmt.Errorf("%s: another run named %s took over; this run stopped, nothing is lost", what, *name)
 	case err != nil:
 		return fmt.Errorf("%s: %w", what, err)
 	}

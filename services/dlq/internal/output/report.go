@@ -96,7 +96,6 @@ type SummaryInfo struct {
 	MaxAge         time.Duration
 	MaxRecordBytes int
 	Max            int64
-	Interrupted    bool
 }
 
 // WriteSummary writes what a replay (or dry run) did, as text or as one JSON object.
@@ -137,13 +136,19 @@ func WriteSummary(w io.Writer, f Format, s replay.Summary, info SummaryInfo) err
 	if (s.HeldInvalid > 0 || s.HeldOld > 0) && !s.DryRun {
 		b.WriteString("  the held-back records are behind this replay's position now: send them with a new --name and --force\n")
 	}
-	switch {
-	case s.Remaining > 0 && info.Interrupted:
+	switch s.Stop {
+	case replay.StopInterrupted:
 		fmt.Fprintf(&b, "  interrupted: about %d records not looked at yet; run again with the same --name to continue\n", s.Remaining)
-	case s.Remaining > 0 && s.DryRun:
-		fmt.Fprintf(&b, "  stopped at --max %d: about %d records not looked at yet; a replay would stop there too\n", info.Max, s.Remaining)
-	case s.Remaining > 0:
-		fmt.Fprintf(&b, "  stopped at --max %d: about %d records not looked at yet; run again with the same --name to continue\n", info.Max, s.Remaining)
+	case replay.StopTakenOver:
+		fmt.Fprintf(&b, "  stopped: another run named %s took over; this run's open batch was aborted, so nothing is lost or sent twice, and the other run goes on from its last committed batch\n", s.Name)
+	case replay.StopFailed:
+		b.WriteString("  stopped by the error below; what was sent is committed with the position: run again with the same --name to continue\n")
+	case replay.StopMax:
+		if s.DryRun {
+			fmt.Fprintf(&b, "  stopped at --max %d: about %d records not looked at yet; a replay would stop there too\n", info.Max, s.Remaining)
+		} else {
+			fmt.Fprintf(&b, "  stopped at --max %d: about %d records not looked at yet; run again with the same --name to continue\n", info.Max, s.Remaining)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -52,7 +52,24 @@ type Summary struct {
 	HeldOld      int64    `json:"held_old"`
 	HeldTooLarge int64    `json:"held_too_large"`
 	Remaining    int64    `json:"remaining"` // offsets of the plan not looked at (--max stopped the run)
+	Stop         Stop     `json:"stopped"`   // why the run ended
 }
+
+// Stop says why a run ended.
+type Stop string
+
+const (
+	StopEnd         Stop = "end"         // it looked at every record of its plan
+	StopMax         Stop = "max"         // it sent Max records
+	StopInterrupted Stop = "interrupted" // its context ended (Ctrl-C, SIGTERM)
+	StopTakenOver   Stop = "taken_over"  // a newer run of the same name fenced it
+	StopFailed      Stop = "failed"      // an error; Run returns it
+)
+
+// ErrTakenOver is the error of a run that a newer run of the same name took over: its open
+// batch was aborted, so nothing it did is lost or doubled, and the newer run goes on from the
+// last committed batch.
+var ErrTakenOver = errors.New("another run of the same name took over")
 
 // maxCappedAt bounds Summary.CappedAt.
 const maxCappedAt = 20
@@ -212,9 +229,17 @@ func DryRun(ctx context.Context, opts []kgo.Opt, c Config, show func(Item)) (Sum
 		stopped = c.Max > 0 && sum.Sent >= c.Max
 		return !stopped
 	})
-	if stopped {
+	switch {
+	case ctx.Err() != nil:
+		sum.Stop = StopInterrupted
+	case err != nil:
+		sum.Stop = StopFailed
+	case stopped:
+		sum.Stop = StopMax
 		// Offsets, not records: a transaction marker counts too. Close enough for a report.
 		sum.Remaining = max(0, c.Plan.Records()-sum.Looked)
+	default:
+		sum.Stop = StopEnd
 	}
 	return sum, err
 }
@@ -226,6 +251,21 @@ func DryRun(ctx context.Context, opts []kgo.Opt, c Config, show func(Item)) (Sum
 // Call Fence, then Positions and PlanFor, to build c.Plan.
 func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error) {
 	sum = Summary{Name: c.Name}
+	defer func() {
+		switch {
+		case ctx.Err() != nil:
+			sum.Stop = StopInterrupted
+		case fenced(err):
+			sum.Stop = StopTakenOver
+			err = fmt.Errorf("%w (%w)", ErrTakenOver, err)
+		case err != nil:
+			sum.Stop = StopFailed
+		case c.Max > 0 && sum.Sent >= c.Max && sum.Remaining > 0:
+			sum.Stop = StopMax
+		default:
+			sum.Stop = StopEnd
+		}
+	}()
 	ends := map[int32]int64{}
 	pos := map[int32]int64{}
 	pending := map[int32]bool{}
