@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/martech/eventfwd/libs/kafka"
 	"github.com/martech/eventfwd/services/dlq/internal/filter"
 	"github.com/martech/eventfwd/services/dlq/internal/output"
 	"github.com/martech/eventfwd/services/dlq/internal/replay"
@@ -102,7 +103,7 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 	if s.EventsTopic == s.DLQTopic {
 		return exitErr(ExitUsage, "--events-topic and --dlq-topic are both %s; a replay reads one and writes the other", s.DLQTopic)
 	}
-	d, err := openDLQ(ctx, std, c, f)
+	d, err := openDLQ(ctx, std, c, spec, &f)
 	if err != nil {
 		return err
 	}
@@ -125,6 +126,12 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 			return interrupted(what)
 		}
 		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := ensureLedger(ctx, d); err != nil {
+			if ctx.Err() != nil {
+				return interrupted(what)
+			}
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
@@ -153,6 +160,9 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		Max:    *limit, Rate: *rateFlag, Batch: *batch,
 		Now: std.Now,
 	}
+	if !*dryRun {
+		cfg.Ledger = replay.LedgerTopic(s.DLQTopic)
+	}
 	info := output.SummaryInfo{EventsTopic: s.EventsTopic, MaxReplays: *maxReplays, MaxAge: age, MaxRecordBytes: s.MaxRecordBytes, Max: *limit}
 	if *dryRun {
 		return dryRunReplay(ctx, std, s, cfg, format, info, what)
@@ -164,6 +174,15 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 	cfg.Progress = func(done int64, sum replay.Summary) { progress.Update(done, sum.Sent) }
 	sum, err := replay.Run(ctx, s.Opts(), cfg)
 	progress.Done()
+	if ctx.Err() == nil {
+		// What the name did over all its runs: this one and the committed batches of the
+		// earlier ones, killed ones included.
+		if l, lerr := replay.ReadLedger(ctx, s.Opts(), d.adm, s.DLQTopic, *name); lerr == nil {
+			sum.AllRuns = &replay.Total{Runs: l.Runs(), Counts: l.Total()}
+		} else if err == nil {
+			err = lerr
+		}
+	}
 	if werr := output.WriteSummary(std.Stdout, format, sum, info); werr != nil && err == nil {
 		err = werr
 	}
@@ -175,6 +194,28 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		return fmt.Errorf("%s: another run named %s took over; this run stopped, nothing is lost", what, *name)
 	case err != nil:
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// ensureLedger creates the replay ledger of the DLQ topic when it is missing: one partition,
+// the DLQ's retention (what it names is gone with the DLQ records anyway).
+func ensureLedger(ctx context.Context, d *dlq) error {
+	configs := map[string]*string{}
+	if rc, err := d.adm.DescribeTopicConfigs(ctx, d.s.DLQTopic); err == nil {
+		if c, err := rc.On(d.s.DLQTopic, nil); err == nil {
+			for _, kv := range c.Configs {
+				if kv.Key == "retention.ms" && kv.Value != nil {
+					configs["retention.ms"] = kv.Value
+				}
+			}
+		}
+	}
+	tctx, cancel := context.WithTimeout(ctx, max(d.s.Timeout, 30*time.Second))
+	defer cancel()
+	topic := replay.LedgerTopic(d.s.DLQTopic)
+	if _, err := kafka.EnsureTopics(tctx, d.cl, d.s.Kafka, kafka.Topic{Name: topic, Partitions: 1, Configs: configs}); err != nil {
+		return fmt.Errorf("replay ledger %s: %w", topic, err)
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ type Spec struct {
 	Partition  int
 	FromOffset int64
 	ToOffset   int64
+	// HeldBy is --held-by NAME[:DECISION]: the records a replay held back or capped. Build
+	// leaves it to the caller, who reads the replay's ledger and narrows the filter with Only.
+	HeldBy string
 }
 
 // Register adds the filter flags to fs.
@@ -41,6 +44,7 @@ func (s *Spec) Register(fs *flag.FlagSet) {
 	fs.IntVar(&s.Partition, "partition", -1, "only this partition of the DLQ topic")
 	fs.Int64Var(&s.FromOffset, "from-offset", -1, "with --partition: only offsets at or after this one")
 	fs.Int64Var(&s.ToOffset, "to-offset", -1, "with --partition: only offsets at or before this one")
+	fs.StringVar(&s.HeldBy, "held-by", "", "only records the replay NAME held back or capped, also once its position is past them: NAME, or NAME:held-old (or held-invalid, held-too-large, capped)")
 }
 
 // Filter is a checked Spec. The zero Filter is not valid: use All or Spec.Build.
@@ -53,6 +57,7 @@ type Filter struct {
 	partition  int32 // -1: every partition
 	fromOffset int64 // -1: unbounded
 	toOffset   int64 // -1: unbounded
+	only       map[string]bool // "partition/offset"; nil: any
 }
 
 // statusRange matches lo..hi; {0, 0} matches a record without dlq.http_status.
@@ -178,6 +183,12 @@ func ParseAge(s string) (time.Duration, error) {
 	return days + d, nil
 }
 
+// Only narrows f to the records named "partition/offset" in refs.
+func (f Filter) Only(refs map[string]bool) Filter {
+	f.only = refs
+	return f
+}
+
 // Partition is the one partition the filter is limited to, or -1.
 func (f Filter) Partition() int32 { return f.partition }
 
@@ -220,6 +231,9 @@ func (f Filter) Match(r *kgo.Record, fl dlqrecord.Fields) bool {
 		return false
 	}
 	if f.eventIDs != nil && !f.eventIDs[strings.ToLower(string(r.Key))] {
+		return false
+	}
+	if f.only != nil && !f.only[strconv.Itoa(int(r.Partition))+"/"+strconv.FormatInt(r.Offset, 10)] {
 		return false
 	}
 	return true

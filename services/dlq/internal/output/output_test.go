@@ -136,20 +136,24 @@ func TestWriteSummary(t *testing.T) {
 		info SummaryInfo
 		want []string
 	}{
-		{"everything sent", replay.Summary{Name: "r1", Looked: 4, Sent: 4}, info,
+		{"everything sent", replay.Summary{Name: "r1", Counts: replay.Counts{Looked: 4, Sent: 4}}, info,
 			[]string{"replay r1: looked at 4 records, sent 4 to events.raw\n"}},
-		{"held back and capped", replay.Summary{Name: "r1", Looked: 6, Sent: 1, Unmatched: 1, HeldOld: 1, HeldInvalid: 1, Capped: 2, CappedAt: []string{"events.dlq/0/1", "events.dlq/0/2"}}, info,
-			[]string{"not selected by the filters:              1", "event_time older than 7d:", "dlq.replay_count at the cap 3:   2: events.dlq/0/1 events.dlq/0/2", "new --name and --force"}},
-		{"held back too large", replay.Summary{Name: "r1", Looked: 2, Sent: 1, HeldTooLarge: 1},
+		{"held back and capped", replay.Summary{Name: "r1", Counts: replay.Counts{Looked: 6, Sent: 1, Unmatched: 1, HeldOld: 1, HeldInvalid: 1, Capped: 2}, CappedAt: []string{"events.dlq/0/1", "events.dlq/0/2"}}, info,
+			[]string{"not selected by the filters:              1", "event_time older than 7d:", "dlq.replay_count at the cap 3:   2: events.dlq/0/1 events.dlq/0/2",
+				"dlq list --held-by r1 lists them", "dlq replay --name r1-old --held-by r1:held-old --force"}},
+		{"all runs", replay.Summary{Name: "r1", Counts: replay.Counts{Looked: 5, Sent: 3, HeldOld: 2},
+			AllRuns: &replay.Total{Runs: 2, Counts: replay.Counts{Looked: 20, Sent: 9, HeldOld: 11}}}, info,
+			[]string{"all 2 runs of replay r1: looked at 20 records, sent 9 to events.raw\n  held back, event_time older than 7d:      11"}},
+		{"held back too large", replay.Summary{Name: "r1", Counts: replay.Counts{Looked: 2, Sent: 1, HeldTooLarge: 1}},
 			SummaryInfo{EventsTopic: "events.raw", MaxRecordBytes: 1048576},
 			[]string{"held back, value over 1048576 bytes:      1 (MAX_RECORD_BYTES; not sent even with --force)"}},
-		{"stopped by max", replay.Summary{Name: "r1", Looked: 10, Sent: 10, Remaining: 5, Stop: replay.StopMax}, info,
+		{"stopped by max", replay.Summary{Name: "r1", Remaining: 5, Stop: replay.StopMax, Counts: replay.Counts{Looked: 10, Sent: 10}}, info,
 			[]string{"stopped at --max 10: about 5 records not looked at yet; run again with the same --name"}},
-		{"interrupted", replay.Summary{Name: "r1", Looked: 10, Sent: 10, Remaining: 5, Stop: replay.StopInterrupted}, SummaryInfo{EventsTopic: "events.raw"},
+		{"interrupted", replay.Summary{Name: "r1", Remaining: 5, Stop: replay.StopInterrupted, Counts: replay.Counts{Looked: 10, Sent: 10}}, SummaryInfo{EventsTopic: "events.raw"},
 			[]string{"interrupted: about 5 records not looked at yet"}},
-		{"taken over", replay.Summary{Name: "r1", Looked: 10, Sent: 10, Remaining: 999, Stop: replay.StopTakenOver}, SummaryInfo{EventsTopic: "events.raw"},
+		{"taken over", replay.Summary{Name: "r1", Remaining: 999, Stop: replay.StopTakenOver, Counts: replay.Counts{Looked: 10, Sent: 10}}, SummaryInfo{EventsTopic: "events.raw"},
 			[]string{"another run named r1 took over", "nothing is lost"}},
-		{"dry run", replay.Summary{DryRun: true, Looked: 3, Sent: 2}, info,
+		{"dry run", replay.Summary{DryRun: true, Counts: replay.Counts{Looked: 3, Sent: 2}}, info,
 			[]string{"dry run of replay: looked at 3 records, would send 2 to events.raw; nothing was written or committed"}},
 	}
 	for _, tt := range tests {
@@ -161,6 +165,12 @@ func TestWriteSummary(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(b.String(), w) {
 					t.Errorf("summary\n%s\nlacks %q", b.String(), w)
+				}
+			}
+			// Garbage is never worth forcing: the forwarder would dead-letter it again.
+			for _, line := range strings.Split(b.String(), "\n") {
+				if strings.Contains(line, "not a valid event") && strings.Contains(line, "--force") {
+					t.Errorf("summary suggests --force for invalid records: %q", line)
 				}
 			}
 		})

@@ -114,27 +114,16 @@ func WriteSummary(w io.Writer, f Format, s replay.Summary, info SummaryInfo) err
 	} else {
 		fmt.Fprintf(&b, "%s: looked at %d records, sent %d to %s\n", name, s.Looked, s.Sent, info.EventsTopic)
 	}
-	if s.Unmatched > 0 {
-		fmt.Fprintf(&b, "  not selected by the filters:              %d\n", s.Unmatched)
+	counts(&b, s.Counts, s.CappedAt, info)
+	if (s.HeldOld > 0 || s.HeldInvalid > 0 || s.Capped > 0) && !s.DryRun && s.Name != "" {
+		fmt.Fprintf(&b, "  the records held back or capped are behind this replay's position now: dlq list --held-by %s lists them\n", s.Name)
 	}
-	if s.HeldInvalid > 0 {
-		fmt.Fprintf(&b, "  held back, not a valid event:             %d (--force sends them anyway)\n", s.HeldInvalid)
+	if s.HeldOld > 0 && !s.DryRun && s.Name != "" {
+		fmt.Fprintf(&b, "  to send the held-old ones anyway: dlq replay --name %s-old --held-by %s:held-old --force\n", s.Name, s.Name)
 	}
-	if s.HeldOld > 0 {
-		fmt.Fprintf(&b, "  held back, event_time older than %-8s %d (--force sends them anyway)\n", age(info.MaxAge)+":", s.HeldOld)
-	}
-	if s.HeldTooLarge > 0 {
-		fmt.Fprintf(&b, "  held back, value over %-19s %d (MAX_RECORD_BYTES; not sent even with --force)\n",
-			fmt.Sprintf("%d bytes:", info.MaxRecordBytes), s.HeldTooLarge)
-	}
-	if s.Capped > 0 {
-		fmt.Fprintf(&b, "  skipped, dlq.replay_count at the cap %d:   %d: %s\n", info.MaxReplays, s.Capped, strings.Join(s.CappedAt, " "))
-		if s.Capped > int64(len(s.CappedAt)) {
-			fmt.Fprintf(&b, "    (and %d more; dlq list --partition P --from-offset O shows them)\n", s.Capped-int64(len(s.CappedAt)))
-		}
-	}
-	if (s.HeldInvalid > 0 || s.HeldOld > 0) && !s.DryRun {
-		b.WriteString("  the held-back records are behind this replay's position now: send them with a new --name and --force\n")
+	if t := s.AllRuns; t != nil && t.Runs > 1 {
+		fmt.Fprintf(&b, "all %d runs of %s: looked at %d records, sent %d to %s\n", t.Runs, name, t.Looked, t.Sent, info.EventsTopic)
+		counts(&b, t.Counts, nil, info)
 	}
 	switch s.Stop {
 	case replay.StopInterrupted:
@@ -152,6 +141,33 @@ func WriteSummary(w io.Writer, f Format, s replay.Summary, info SummaryInfo) err
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// counts writes the lines of what was not sent.
+func counts(b *strings.Builder, c replay.Counts, cappedAt []string, info SummaryInfo) {
+	if c.Unmatched > 0 {
+		fmt.Fprintf(b, "  not selected by the filters:              %d\n", c.Unmatched)
+	}
+	if c.HeldInvalid > 0 {
+		fmt.Fprintf(b, "  held back, not a valid event:             %d\n", c.HeldInvalid)
+	}
+	if c.HeldOld > 0 {
+		fmt.Fprintf(b, "  held back, event_time older than %-8s %d (--force sends them anyway)\n", age(info.MaxAge)+":", c.HeldOld)
+	}
+	if c.HeldTooLarge > 0 {
+		fmt.Fprintf(b, "  held back, value over %-19s %d (MAX_RECORD_BYTES; not sent even with --force)\n",
+			fmt.Sprintf("%d bytes:", info.MaxRecordBytes), c.HeldTooLarge)
+	}
+	if c.Capped > 0 {
+		fmt.Fprintf(b, "  skipped, dlq.replay_count at the cap %d:   %d", info.MaxReplays, c.Capped)
+		if len(cappedAt) > 0 {
+			fmt.Fprintf(b, ": %s", strings.Join(cappedAt, " "))
+		}
+		b.WriteString("\n")
+		if c.Capped > int64(len(cappedAt)) && len(cappedAt) > 0 {
+			fmt.Fprintf(b, "    (and %d more; dlq list --partition P --from-offset O shows them)\n", c.Capped-int64(len(cappedAt)))
+		}
+	}
 }
 
 // DryRunHeader is the first line of a dry run's table.

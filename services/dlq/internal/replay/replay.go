@@ -33,26 +33,53 @@ type Config struct {
 	Max    int64   // records to send at most; 0: no limit
 	Rate   float64 // records sent per second at most; 0: no limit
 	Batch  int     // records per transaction at most
+	// Ledger is the topic each committed batch also writes its entry to (LedgerTopic); ""
+	// keeps no ledger.
+	Ledger string
 	Now    func() time.Time
 	// Progress, if set, is called after every committed batch with the offsets looked at so far.
 	Progress func(done int64, s Summary)
 }
 
-// Summary counts what a run did. Every record looked at is in exactly one of Unmatched, Sent,
-// Capped, HeldInvalid, HeldOld and HeldTooLarge.
+// Counts are what a run (or one of its batches) did with the records it looked at: every record
+// looked at is in exactly one of Unmatched, Sent, Capped, HeldInvalid, HeldOld and HeldTooLarge.
+type Counts struct {
+	Looked       int64 `json:"looked_at"`
+	Unmatched    int64 `json:"unmatched"`
+	Sent         int64 `json:"sent"`
+	Capped       int64 `json:"capped"`
+	HeldInvalid  int64 `json:"held_invalid"`
+	HeldOld      int64 `json:"held_old"`
+	HeldTooLarge int64 `json:"held_too_large"`
+}
+
+func (c *Counts) add(b Counts) {
+	c.Looked += b.Looked
+	c.Unmatched += b.Unmatched
+	c.Sent += b.Sent
+	c.Capped += b.Capped
+	c.HeldInvalid += b.HeldInvalid
+	c.HeldOld += b.HeldOld
+	c.HeldTooLarge += b.HeldTooLarge
+}
+
+// Summary is what a run did.
 type Summary struct {
-	Name         string   `json:"name,omitempty"`
-	DryRun       bool     `json:"dry_run"`
-	Looked       int64    `json:"looked_at"`
-	Unmatched    int64    `json:"unmatched"`
-	Sent         int64    `json:"sent"`
-	Capped       int64    `json:"capped"`
-	CappedAt     []string `json:"capped_at,omitempty"` // the first few, as topic/partition/offset
-	HeldInvalid  int64    `json:"held_invalid"`
-	HeldOld      int64    `json:"held_old"`
-	HeldTooLarge int64    `json:"held_too_large"`
-	Remaining    int64    `json:"remaining"` // offsets of the plan not looked at (--max stopped the run)
-	Stop         Stop     `json:"stopped"`   // why the run ended
+	Name   string `json:"name,omitempty"`
+	DryRun bool   `json:"dry_run"`
+	Counts
+	CappedAt  []string `json:"capped_at,omitempty"` // the first few, as topic/partition/offset
+	Remaining int64    `json:"remaining"`           // offsets of the plan not looked at (--max stopped the run)
+	Stop      Stop     `json:"stopped"`             // why the run ended
+	// AllRuns adds up every run of the name, this one included (from the ledger; not for a
+	// dry run).
+	AllRuns *Total `json:"all_runs,omitempty"`
+}
+
+// Total is what every run of a name did.
+type Total struct {
+	Runs int `json:"runs"`
+	Counts
 }
 
 // Stop says why a run ended.
@@ -93,13 +120,7 @@ func (s *Summary) count(r *kgo.Record, d Decision) {
 }
 
 func (s *Summary) add(b Summary) {
-	s.Looked += b.Looked
-	s.Unmatched += b.Unmatched
-	s.Sent += b.Sent
-	s.Capped += b.Capped
-	s.HeldInvalid += b.HeldInvalid
-	s.HeldOld += b.HeldOld
-	s.HeldTooLarge += b.HeldTooLarge
+	s.Counts.add(b.Counts)
 	for _, w := range b.CappedAt {
 		if len(s.CappedAt) < maxCappedAt {
 			s.CappedAt = append(s.CappedAt, w)
@@ -339,6 +360,7 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 
 	limiter := c.limiter()
 	batch := c.batchSize()
+	run := runID(time.Now())
 	for len(pending) > 0 && (c.Max == 0 || sum.Sent < c.Max) {
 		n := batch
 		if c.Max > 0 {
@@ -355,7 +377,7 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 			sum.Remaining = remaining()
 			return sum, err
 		}
-		b, err := c.transact(ctx, sess, limiter, fs, ends)
+		b, err := c.transact(ctx, sess, limiter, fs, ends, run)
 		sess.AllowRebalance()
 		if err != nil {
 			sum.Remaining = remaining()
@@ -413,6 +435,7 @@ func leave(opts []kgo.Opt, name string) {
 // batchResult is one transaction's work.
 type batchResult struct {
 	Summary
+	refs      []Ref // the records not sent, for the ledger
 	committed bool
 	pos       map[int32]int64           // next offset, by partition, after the batch
 	rewind    map[int32]kgo.EpochOffset // partitions that reached their end: the first record past it
@@ -421,7 +444,7 @@ type batchResult struct {
 // transact judges and sends one polled batch in one transaction and ends it: a commit when
 // everything was sent, an abort otherwise (then the error says why).
 func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, limiter *rate.Limiter,
-	fs kgo.Fetches, ends map[int32]int64) (batchResult, error) {
+	fs kgo.Fetches, ends map[int32]int64, run string) (batchResult, error) {
 	b := batchResult{pos: map[int32]int64{}, rewind: map[int32]kgo.EpochOffset{}}
 	if err := sess.Begin(); err != nil {
 		return b, fmt.Errorf("begin transaction: %w", err)
@@ -473,6 +496,14 @@ func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, li
 		b.count(r, v.Decision)
 		if v.Decision == Send {
 			cl.Produce(ctx, Record(c.EventsTopic, r, c.Name, now), promise)
+		} else {
+			b.refs = append(b.refs, Ref{Partition: r.Partition, Offset: r.Offset, Decision: v.Decision.String()})
+		}
+	}
+	if failed == nil && c.Ledger != "" && b.Looked > 0 {
+		var lr *kgo.Record
+		if lr, failed = ledgerRecord(c.Ledger, c.Name, LedgerEntry{Run: run, Counts: b.Counts, Refs: b.refs}); failed == nil {
+			cl.Produce(ctx, lr, promise)
 		}
 	}
 	if len(b.rewind) > 0 {

@@ -193,7 +193,7 @@ func TestRunSkipsCappedHoldsOldAndInvalidAndMovesPastUnmatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Summary{Name: "r2", Looked: 4, Sent: 1, Capped: 1, CappedAt: []string{dlqTopic + "/0/0"}, HeldOld: 1, HeldInvalid: 1, Stop: StopEnd}
+	want := Summary{Name: "r2", Counts: Counts{Looked: 4, Sent: 1, Capped: 1, HeldOld: 1, HeldInvalid: 1}, CappedAt: []string{dlqTopic + "/0/0"}, Stop: StopEnd}
 	if fmt.Sprint(sum) != fmt.Sprint(want) {
 		t.Fatalf("summary %+v, want %+v", sum, want)
 	}
