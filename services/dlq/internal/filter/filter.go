@@ -54,9 +54,9 @@ type Filter struct {
 	since      time.Time     // zero: unbounded
 	until      time.Time     // zero: unbounded
 	eventIDs   map[string]bool
-	partition  int32 // -1: every partition
-	fromOffset int64 // -1: unbounded
-	toOffset   int64 // -1: unbounded
+	partition  int32           // -1: every partition
+	fromOffset int64           // -1: unbounded
+	toOffset   int64           // -1: unbounded
 	only       map[string]bool // "partition/offset"; nil: any
 }
 
