@@ -22,6 +22,7 @@ type Fields struct {
 	Attempts    int       // 0 when missing or unreadable
 	FailedAt    time.Time // dlq.failed_at; the record's timestamp when missing or unreadable
 	ReplayCount int       // dlq.replay_count, 0 when missing (deadletter.ReplayCount)
+	ReplayName  string    // dlq.replay_name: the latest replay it failed in; "" when none
 }
 
 // Read takes the dlq.* headers of r in one pass; the last header of a name wins, as in
@@ -41,6 +42,8 @@ func Read(r *kgo.Record) Fields {
 			failedAt = h.Value
 		case deadletter.HeaderReplayCount:
 			replays = h.Value
+		case deadletter.HeaderReplayName:
+			f.ReplayName = string(h.Value)
 		}
 	}
 	f.FailedAt = r.Timestamp

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,14 +22,16 @@ import (
 
 // Spec is the filter flags as typed.
 type Spec struct {
-	Reasons    string
-	Statuses   string
-	Since      string
-	Until      string
-	EventIDs   string
-	Partition  int
-	FromOffset int64
-	ToOffset   int64
+	Reasons     string
+	Statuses    string
+	Since       string
+	Until       string
+	EventIDs    string
+	Partition   int
+	FromOffset  int64
+	ToOffset    int64
+	Replayed    string // --replayed: dlq.replay_count values, N or N+ (at least N)
+	ReplayNames string // --replay-name: dlq.replay_name values
 	// HeldBy is --held-by NAME[:DECISION]: the records a replay held back or capped. Build
 	// leaves it to the caller, who reads the replay's ledger and narrows the filter with Only.
 	HeldBy string
@@ -44,6 +47,8 @@ func (s *Spec) Register(fs *flag.FlagSet) {
 	fs.IntVar(&s.Partition, "partition", -1, "only this partition of the DLQ topic")
 	fs.Int64Var(&s.FromOffset, "from-offset", -1, "with --partition: only offsets at or after this one")
 	fs.Int64Var(&s.ToOffset, "to-offset", -1, "with --partition: only offsets at or before this one")
+	fs.StringVar(&s.Replayed, "replayed", "", "only records replayed this often (dlq.replay_count), comma-separated: N, or N+ for at least N (0: never replayed; 1+: failed again after a replay)")
+	fs.StringVar(&s.ReplayNames, "replay-name", "", "only records that failed again in these replays (dlq.replay_name), comma-separated")
 	fs.StringVar(&s.HeldBy, "held-by", "", "only records the replay NAME held back or capped, also once its position is past them: NAME, or NAME:held-old (or held-invalid, held-too-large, capped)")
 }
 
@@ -58,7 +63,12 @@ type Filter struct {
 	fromOffset int64           // -1: unbounded
 	toOffset   int64           // -1: unbounded
 	only       map[string]bool // "partition/offset"; nil: any
+	replayed   []countRange    // nil: any
+	replayName map[string]bool // nil: any
 }
+
+// countRange matches lo..hi replays.
+type countRange struct{ lo, hi int }
 
 // statusRange matches lo..hi; {0, 0} matches a record without dlq.http_status.
 type statusRange struct{ lo, hi int }
@@ -99,6 +109,27 @@ func (s Spec) Build(now time.Time) (Filter, error) {
 		f.eventIDs = make(map[string]bool, len(ids))
 		for _, id := range ids {
 			f.eventIDs[strings.ToLower(id)] = true // event_ids are case-insensitive, and lowercase downstream
+		}
+	}
+	for _, c := range split(s.Replayed) {
+		n, atLeast := strings.CutSuffix(c, "+")
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 0 {
+			return Filter{}, fmt.Errorf("--replayed: %q is not a count such as 0, 1 or 2+", c)
+		}
+		r := countRange{v, v}
+		if atLeast {
+			r.hi = math.MaxInt
+		}
+		f.replayed = append(f.replayed, r)
+	}
+	if names := split(s.ReplayNames); len(names) > 0 {
+		f.replayName = map[string]bool{}
+		for _, n := range names {
+			if !replayNamePattern.MatchString(n) {
+				return Filter{}, fmt.Errorf("--replay-name: %q is not a replay name (letters, digits, '.', '_', '-')", n)
+			}
+			f.replayName[n] = true
 		}
 	}
 	switch {
@@ -142,7 +173,10 @@ func parseStatus(s string) (statusRange, error) {
 	return statusRange{n, n}, nil
 }
 
-var agoPattern = regexp.MustCompile(`^(\d+)d(.*)$`)
+var (
+	agoPattern        = regexp.MustCompile(`^(\d+)d(.*)$`)
+	replayNamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
+)
 
 // ParseWhen reads a point in time: RFC 3339, "2006-01-02T15:04:05" (UTC), "2006-01-02" (UTC
 // midnight), or an age before now as a Go duration that may start with days ("90m", "2h",
@@ -231,6 +265,14 @@ func (f Filter) Match(r *kgo.Record, fl dlqrecord.Fields) bool {
 		return false
 	}
 	if f.eventIDs != nil && !f.eventIDs[strings.ToLower(string(r.Key))] {
+		return false
+	}
+	if f.replayed != nil && !slices.ContainsFunc(f.replayed, func(c countRange) bool {
+		return c.lo <= fl.ReplayCount && fl.ReplayCount <= c.hi
+	}) {
+		return false
+	}
+	if f.replayName != nil && !f.replayName[fl.ReplayName] {
 		return false
 	}
 	if f.only != nil && !f.only[strconv.Itoa(int(r.Partition))+"/"+strconv.FormatInt(r.Offset, 10)] {
