@@ -84,6 +84,9 @@ Environment (a flag of the same meaning wins):
   MAX_RECORD_BYTES  the forwarder's record size limit (key, value and headers): replay holds
                   back larger records (held-too-large, not sent even with --force); set it as
                   the forwarder has it [921600]
+  REPLAY_TRANSACTION_TIMEOUT  how long the broker lets a replay batch's transaction stay open
+                  before aborting it (--transaction-timeout); a killed replay's open transaction
+                  holds the forwarder's reads of the partitions it wrote to until then [5s]
   LOG_LEVEL       the Kafka client's log on stderr: off, debug, info, warn, error [off]
 
 Exit codes:

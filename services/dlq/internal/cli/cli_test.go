@@ -327,3 +327,63 @@ func TestHeldBackRecordsCanBeListedAndForcedAfterTheReplay(t *testing.T) {
 		t.Fatalf("bad --held-by: exit %d %s", code, stderr)
 	}
 }
+
+// A replay asks for a short transaction timeout (REPLAY_TRANSACTION_TIMEOUT, 5 s by default):
+// a killed run's open transaction holds the forwarder's read_committed reads until the broker
+// aborts it, so that must come soon.
+func TestReplayUsesAShortTransactionTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int32 // ms
+	}{
+		{"default", nil, nil, 5000},
+		{"from the environment", map[string]string{"REPLAY_TRANSACTION_TIMEOUT": "2s"}, nil, 2000},
+		{"the flag wins", map[string]string{"REPLAY_TRANSACTION_TIMEOUT": "2s"}, []string{"--transaction-timeout", "3s"}, 3000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events.dlq", "events.raw"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var asked []int32
+			c.ControlKey(int16(kmsg.InitProducerID), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				if r := req.(*kmsg.InitProducerIDRequest); r.TransactionalID != nil {
+					asked = append(asked, r.TransactionTimeoutMillis)
+				}
+				return nil, nil, false
+			})
+			env := map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0]}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			deadLetterN(t, cl, "events.dlq", 2)
+			code, stdout, stderr := run(t, env, append([]string{"replay", "--name", "short"}, tt.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+			}
+			if len(asked) == 0 {
+				t.Fatal("no transactional InitProducerID seen")
+			}
+			for _, ms := range asked {
+				if ms != tt.want {
+					t.Errorf("transaction timeouts asked for: %v ms, want %d", asked, tt.want)
+					break
+				}
+			}
+		})
+	}
+	code, _, stderr := run(t, map[string]string{"REPLAY_TRANSACTION_TIMEOUT": "5m"}, "replay", "--name", "x")
+	if code != ExitUsage || !strings.Contains(stderr, "REPLAY_TRANSACTION_TIMEOUT") {
+		t.Errorf("a timeout over the bound: exit %d, %q; want 2 naming the variable", code, stderr)
+	}
+}

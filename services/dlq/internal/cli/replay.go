@@ -66,6 +66,7 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		maxReplays = fs.Int("max-replays", 3, "skip records whose dlq.replay_count is at or above this; 0 for no cap")
 		batch      = fs.Int("batch", 500, "records per transaction at most (with --rate, at most about a second's worth)")
 		out        = fs.String("output", "table", "table or json (the dry run's records, the summary)")
+		txnTimeout = fs.Duration("transaction-timeout", 0, "how long the broker lets a batch's transaction stay open before aborting it (default $REPLAY_TRANSACTION_TIMEOUT, else 5s; 1s..60s)")
 	)
 	if err := parse(fs, args, std, replayAbout); err != nil {
 		return err
@@ -96,9 +97,17 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 	case *batch < 1 || *batch > 10000:
 		return exitErr(ExitUsage, "--batch: %d is outside 1..10000", *batch)
 	}
+	timeout := std.Env.Duration("REPLAY_TRANSACTION_TIMEOUT", replay.DefaultTransactionTimeout, time.Second, time.Minute)
 	s, err := c.settings(std)
 	if err != nil {
 		return err
+	}
+	switch {
+	case *txnTimeout == 0:
+	case *txnTimeout < time.Second || *txnTimeout > time.Minute:
+		return exitErr(ExitUsage, "--transaction-timeout: %s is outside 1s..1m0s", *txnTimeout)
+	default:
+		timeout = *txnTimeout
 	}
 	if s.EventsTopic == s.DLQTopic {
 		return exitErr(ExitUsage, "--events-topic and --dlq-topic are both %s; a replay reads one and writes the other", s.DLQTopic)
@@ -120,7 +129,7 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		// Before reading the position: a transaction a killed run left open is aborted now, so
 		// the position read next is final.
 		fctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := replay.Fence(fctx, s.Opts(), *name)
+		err := replay.Fence(fctx, s.Opts(), *name, timeout)
 		cancel()
 		if ctx.Err() != nil {
 			return interrupted(what)
@@ -158,7 +167,8 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		Filter: f,
 		Policy: replay.Policy{MaxReplays: *maxReplays, MaxAge: age, MaxRecordBytes: s.MaxRecordBytes, Force: *force, Names: s.Names},
 		Max:    *limit, Rate: *rateFlag, Batch: *batch,
-		Now: std.Now,
+		TransactionTimeout: timeout,
+		Now:                std.Now,
 	}
 	if !*dryRun {
 		cfg.Ledger = replay.LedgerTopic(s.DLQTopic)

@@ -33,6 +33,10 @@ type Config struct {
 	Max    int64   // records to send at most; 0: no limit
 	Rate   float64 // records sent per second at most; 0: no limit
 	Batch  int     // records per transaction at most
+	// TransactionTimeout is how long the broker lets a transaction stay open before it aborts
+	// it: a killed run's open transaction holds the forwarder's read_committed reads of the
+	// partitions it wrote to until then (or until the next run of the name fences it).
+	TransactionTimeout time.Duration
 	// Ledger is the topic each committed batch also writes its entry to (LedgerTopic); ""
 	// keeps no ledger.
 	Ledger string
@@ -132,8 +136,10 @@ func (s *Summary) add(b Summary) {
 // built from opts: a transaction an earlier run left open (killed halfway through a batch) is
 // aborted now rather than at its timeout, and a run of the same name still going elsewhere can
 // no longer commit. Call it before Positions.
-func Fence(ctx context.Context, opts []kgo.Opt, name string) error {
-	cl, err := kgo.NewClient(append(slices.Clip(opts), kgo.TransactionalID(TransactionalID(name)))...)
+// timeout is the transaction timeout the run will use: the broker keeps the last one asked for.
+func Fence(ctx context.Context, opts []kgo.Opt, name string, timeout time.Duration) error {
+	cl, err := kgo.NewClient(append(slices.Clip(opts), kgo.TransactionalID(TransactionalID(name)),
+		kgo.TransactionTimeout(Config{TransactionTimeout: timeout}.transactionTimeout()))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
@@ -199,6 +205,16 @@ func PlanFor(bounds map[int32]scan.Bounds, positions map[int32]int64, f filter.F
 		plan[p] = scan.Range{Start: start, End: max(start, end)}
 	}
 	return plan
+}
+
+// DefaultTransactionTimeout is REPLAY_TRANSACTION_TIMEOUT's default.
+const DefaultTransactionTimeout = 5 * time.Second
+
+func (c Config) transactionTimeout() time.Duration {
+	if c.TransactionTimeout > 0 {
+		return c.TransactionTimeout
+	}
+	return DefaultTransactionTimeout
 }
 
 func (c Config) batchSize() int {
@@ -320,8 +336,10 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 		kgo.InstanceID(TransactionalID(c.Name)),
 		// A run killed mid-batch leaves its transaction open, and the forwarder's read_committed
 		// reads of the partitions it wrote to wait until it is aborted: by the next run of the
-		// same name at once, else by the broker after this long. A batch takes about a second.
-		kgo.TransactionTimeout(15*time.Second),
+		// same name at once, else by the broker after this long (checked every
+		// transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s by default). A batch
+		// that sends takes about a second.
+		kgo.TransactionTimeout(c.transactionTimeout()),
 		kgo.ConsumeTopics(c.DLQTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),

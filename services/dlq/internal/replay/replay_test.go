@@ -107,7 +107,7 @@ func committedEvents(t *testing.T, opts []kgo.Opt) []*kgo.Record {
 func config(t *testing.T, opts []kgo.Opt, name string, f filter.Filter) Config {
 	t.Helper()
 	adm := kadm.NewClient(client(t, opts))
-	if err := Fence(t.Context(), opts, name); err != nil {
+	if err := Fence(t.Context(), opts, name, 0); err != nil {
 		t.Fatal(err)
 	}
 	pos, err := Positions(t.Context(), adm, name, dlqTopic)
@@ -365,7 +365,7 @@ func TestFencedRunDoesNotLeaveTheGroup(t *testing.T) {
 	first.Batch = 1
 	first.Progress = func(int64, Summary) {
 		// What a newer run of the same name does first.
-		if err := Fence(t.Context(), opts, "fenced"); err != nil {
+		if err := Fence(t.Context(), opts, "fenced", 0); err != nil {
 			t.Error(err)
 		}
 	}
