@@ -387,3 +387,25 @@ func TestReplayUsesAShortTransactionTimeout(t *testing.T) {
 		t.Errorf("a timeout over the bound: exit %d, %q; want 2 naming the variable", code, stderr)
 	}
 }
+
+// --partition/--from-offset under a name moves its position past the records before the
+// offset without judging them: the replay says so, with the count and the range, before it
+// starts (and the dry run says a replay would).
+func TestReplayFromAnOffsetWarnsOfTheRecordsItPassesOver(t *testing.T) {
+	env, cl := fakeDLQ(t, 1)
+	deadLetterN(t, cl, "events.dlq", 10)
+	want := "partition 0 offsets 0..5 (6 records) are before --from-offset 6"
+	code, stdout, stderr := run(t, env, "replay", "--name", "from", "--partition", "0", "--from-offset", "6", "--dry-run")
+	if code != 0 || !strings.Contains(stderr, want) {
+		t.Fatalf("dry run: exit %d, stderr lacks %q\n%s%s", code, want, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, env, "replay", "--name", "from", "--partition", "0", "--from-offset", "6")
+	if code != 0 || !strings.Contains(stderr, want) || !strings.Contains(stdout, "sent 4 to") {
+		t.Fatalf("replay: exit %d, stderr lacks %q\n%s%s", code, want, stdout, stderr)
+	}
+	// Resumed under the same name, the position is past them already: nothing to warn of.
+	code, stdout, stderr = run(t, env, "replay", "--name", "from", "--partition", "0", "--from-offset", "6")
+	if code != 0 || strings.Contains(stderr, "before --from-offset") {
+		t.Fatalf("resumed replay: exit %d, warns again\n%s%s", code, stdout, stderr)
+	}
+}

@@ -173,6 +173,14 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 	if !*dryRun {
 		cfg.Ledger = replay.LedgerTopic(s.DLQTopic)
 	}
+	for p, r := range replay.PassedOver(cfg.Plan, f) {
+		would := "this replay moves"
+		if *dryRun {
+			would = "a replay would move"
+		}
+		fmt.Fprintf(std.Stderr, "%s: warning: partition %d offsets %d..%d (%d records) are before --from-offset %d: %s the position of %s past them without looking at them, and it will not replay them later\n",
+			what, p, r.Start, r.End-1, r.End-r.Start, f.FromOffset(), would, what)
+	}
 	info := output.SummaryInfo{EventsTopic: s.EventsTopic, MaxReplays: *maxReplays, MaxAge: age, MaxRecordBytes: s.MaxRecordBytes, Max: *limit}
 	if *dryRun {
 		return dryRunReplay(ctx, std, s, cfg, format, info, what)

@@ -223,6 +223,9 @@ func (f Filter) Only(refs map[string]bool) Filter {
 	return f
 }
 
+// FromOffset is --from-offset, or -1.
+func (f Filter) FromOffset() int64 { return f.fromOffset }
+
 // Partition is the one partition the filter is limited to, or -1.
 func (f Filter) Partition() int32 { return f.partition }
 

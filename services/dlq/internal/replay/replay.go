@@ -217,6 +217,20 @@ func (c Config) transactionTimeout() time.Duration {
 	return DefaultTransactionTimeout
 }
 
+// PassedOver are the offsets of plan that come before the filter's --from-offset, by
+// partition: a replay looks at them only to move its position past them, so it never judges or
+// sends them, and a later run of the same name will not either.
+func PassedOver(plan scan.Plan, f filter.Filter) map[int32]scan.Range {
+	from := f.FromOffset()
+	out := map[int32]scan.Range{}
+	for p, r := range plan {
+		if f.InScope(p) && from > r.Start && r.Start < r.End {
+			out[p] = scan.Range{Start: r.Start, End: min(from, r.End)}
+		}
+	}
+	return out
+}
+
 func (c Config) batchSize() int {
 	n := max(c.Batch, 1)
 	if c.Rate > 0 {
