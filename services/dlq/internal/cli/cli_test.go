@@ -409,3 +409,23 @@ func TestReplayFromAnOffsetWarnsOfTheRecordsItPassesOver(t *testing.T) {
 		t.Fatalf("resumed replay: exit %d, warns again\n%s%s", code, stdout, stderr)
 	}
 }
+
+// show on a record dead-lettered without its payload says so, with the original's size, rather
+// than judging the empty value as JSON.
+func TestShowSaysWhenThePayloadWasLeftOut(t *testing.T) {
+	env, cl := fakeDLQ(t, 1)
+	id := "00000000-0000-4000-8000-000000000001"
+	src := &kgo.Record{Topic: "events.raw", Partition: 3, Offset: 77, Key: []byte(id), Value: bytes.Repeat([]byte("x"), 950_000)}
+	shrunk, omitted := deadletter.Shrink(src)
+	r := deadletter.Record("events.dlq", shrunk, deadletter.Failure{Reason: deadletter.Invalid, Error: "too large", FailedAt: now, Omitted: omitted})
+	if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"table", "json"} {
+		code, stdout, stderr := run(t, env, "show", "--partition", "0", "--offset", "0", "--output", format)
+		if code != 0 || !strings.Contains(stdout, "dead-lettered without its payload") || !strings.Contains(stdout, "value (950000 bytes)") ||
+			strings.Contains(stdout, "invalid JSON") {
+			t.Errorf("show --output %s: exit %d\n%s%s", format, code, stdout, stderr)
+		}
+	}
+}

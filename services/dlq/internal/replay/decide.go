@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -92,10 +93,30 @@ func (p Policy) Decide(r *kgo.Record, f dlqrecord.Fields, now time.Time) Verdict
 	return v
 }
 
+// omittedTail is how deadletter.Shrink ends dlq.omitted; Preview names the source itself.
+const omittedTail = "; read the original at dlq.source_topic/partition/offset"
+
+// Source is where the forwarder read a DLQ record: "topic/partition/offset" of its dlq.source_*
+// headers ("?" for a missing one).
+func Source(r *kgo.Record) string {
+	get := func(k string) string {
+		if v, ok := deadletter.Header(r.Headers, k); ok {
+			return v
+		}
+		return "?"
+	}
+	return get(deadletter.HeaderSourceTopic) + "/" + get(deadletter.HeaderSourcePartition) + "/" + get(deadletter.HeaderSourceOffset)
+}
+
 // Preview decodes r as the forwarder does before it transforms and delivers: a key that is the
 // event_id, and a value that keeps every rule of the contract. (The forwarder's size limit,
 // MAX_RECORD_BYTES, is not checked here: Policy.Decide checks it.)
 func Preview(r *kgo.Record, names event.Names) (event.Raw, error) {
+	if omitted, ok := deadletter.Header(r.Headers, deadletter.HeaderOmitted); ok {
+		// Its value is not the event's: nothing here to judge.
+		return event.Raw{}, fmt.Errorf("dead-lettered without its payload, too large to carry whole: left out %s; the original is at %s",
+			strings.TrimSuffix(omitted, omittedTail), Source(r))
+	}
 	if r.Key == nil {
 		return event.Raw{}, errors.New("record has no key; the key must be the event_id")
 	}
