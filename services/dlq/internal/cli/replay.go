@@ -64,7 +64,7 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		maxAge     = fs.String("max-age", "7d", "hold back records whose event_time is older than this (e.g. 6d, 36h); 0 for no bound")
 		force      = fs.Bool("force", false, "send held-back records too: too old, or not a valid event")
 		maxReplays = fs.Int("max-replays", 3, "skip records whose dlq.replay_count is at or above this; 0 for no cap")
-		batch      = fs.Int("batch", 500, "records per transaction at most (with --rate, at most about a second's worth)")
+		batch      = fs.Int("batch", 500, "records sent per transaction at most (with --rate, at most about a second's worth); records looked at and not sent do not count")
 		out        = fs.String("output", "table", "table or json (the dry run's records, the summary)")
 		txnTimeout = fs.Duration("transaction-timeout", 0, "how long the broker lets a batch's transaction stay open before aborting it (default $REPLAY_TRANSACTION_TIMEOUT, else 5s; 1s..60s)")
 	)

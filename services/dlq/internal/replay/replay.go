@@ -384,56 +384,39 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 	}()
 	defer sess.CloseAllowingRebalance()
 	cl := sess.Client()
+	st := &runState{ends: ends, order: order, all: c.Plan.Partitions()}
 	// Partitions with nothing to do are not fetched; records that arrive for them anyway are
-	// rewound below, so their position does not move. The others are read one at a time, lowest
+	// rewound, so their position does not move. The others are read one at a time, lowest
 	// first, as a dry run reads them (scan.ReadInOrder): a paused partition's records that arrive
 	// anyway are dropped by the client, never polled.
-	cl.PauseFetchPartitions(map[string][]int32{c.DLQTopic: append(idle, order[1:]...)})
+	st.focus(cl, c.DLQTopic, st.order)
 
 	limiter := c.limiter()
-	batch := c.batchSize()
 	run := runID(time.Now())
 	for len(pending) > 0 && (c.Max == 0 || sum.Sent < c.Max) {
-		n := batch
+		var maxSend int64
 		if c.Max > 0 {
-			// Each record polled is sent at most once, so the run cannot overshoot Max and no
-			// polled record is left unjudged.
-			n = int(min(int64(n), c.Max-sum.Sent))
+			maxSend = c.Max - sum.Sent
 		}
-		fs := sess.PollRecords(ctx, n)
-		if err := ctx.Err(); err != nil {
-			sum.Remaining = remaining()
-			return sum, err // nothing begun; what was polled is simply not committed
-		}
-		if err := scan.FetchErr(fs); err != nil {
-			sum.Remaining = remaining()
-			return sum, err
-		}
-		b, err := c.transact(ctx, sess, limiter, fs, ends, run)
+		b, err := c.transact(ctx, sess, limiter, st, maxSend, run)
 		sess.AllowRebalance()
 		if err != nil {
 			sum.Remaining = remaining()
 			return sum, err
 		}
 		if !b.committed {
-			continue // a rebalance aborted the batch; the session rewound and it is read again
+			// A rebalance aborted the batch; the session rewound and it is read again.
+			st.focus(cl, c.DLQTopic, st.order)
+			continue
 		}
 		sum.add(b.Summary)
-		var done []int32
 		for p, o := range b.pos {
 			pos[p] = o
 		}
-		for p := range pending {
-			if _, rewound := b.rewind[p]; rewound || pos[p] >= ends[p] {
-				delete(pending, p)
-				done = append(done, p)
-			}
+		for _, p := range b.done {
+			delete(pending, p)
 		}
-		cl.PauseFetchPartitions(map[string][]int32{c.DLQTopic: done})
-		order = slices.DeleteFunc(order, func(p int32) bool { return !pending[p] })
-		if len(order) > 0 {
-			cl.ResumeFetchPartitions(map[string][]int32{c.DLQTopic: order[:1]})
-		}
+		st.order = slices.DeleteFunc(st.order, func(p int32) bool { return !pending[p] })
 		if c.Progress != nil {
 			c.Progress(c.Plan.Records()-remaining(), sum)
 		}
@@ -441,6 +424,40 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 	sum.Remaining = remaining()
 	return sum, nil
 }
+
+// runState is what a run's batches share: the end of each partition, and the partitions still to
+// read in the order they are read (as of the last committed batch).
+type runState struct {
+	ends  map[int32]int64
+	order []int32
+	all   []int32 // every partition of the plan
+}
+
+// focus lets the client fetch only the first partition of order.
+func (st *runState) focus(cl *kgo.Client, topic string, order []int32) {
+	pause := make([]int32, 0, len(st.all))
+	for _, p := range st.all {
+		if len(order) == 0 || p != order[0] {
+			pause = append(pause, p)
+		}
+	}
+	cl.PauseFetchPartitions(map[string][]int32{topic: pause})
+	if len(order) > 0 {
+		cl.ResumeFetchPartitions(map[string][]int32{topic: order[:1]})
+	}
+}
+
+// A transaction is sized by what it sends, not by what it looks at: records the filters leave
+// out cost no produce, so a narrow selection over a large DLQ is read at fetch speed. It ends at
+// Batch records sent, sendSpan after its first send (its records hold the forwarder's
+// read_committed reads of their partitions back until it ends), sendBytes sent, lookSpan after it
+// began (so that the position and the progress move), maxLedgerRefs records held back, or at the
+// end of the plan.
+const (
+	sendSpan  = time.Second
+	lookSpan  = 2 * time.Second
+	sendBytes = 16 << 20
+)
 
 // fenced reports whether err says that a newer run of the same name took over: its
 // transactional id or its static group member.
@@ -469,15 +486,16 @@ type batchResult struct {
 	Summary
 	refs      []Ref // the records not sent, for the ledger
 	committed bool
-	pos       map[int32]int64           // next offset, by partition, after the batch
-	rewind    map[int32]kgo.EpochOffset // partitions that reached their end: the first record past it
+	pos       map[int32]int64 // next offset, by partition, after the batch
+	done      []int32         // partitions the batch finished
 }
 
-// transact judges and sends one polled batch in one transaction and ends it: a commit when
-// everything was sent, an abort otherwise (then the error says why).
+// transact polls, judges and sends records in one transaction and ends it: a commit when
+// everything was sent, an abort otherwise (then the error says why). It sends at most maxSend
+// records (0: no bound).
 func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, limiter *rate.Limiter,
-	fs kgo.Fetches, ends map[int32]int64, run string) (batchResult, error) {
-	b := batchResult{pos: map[int32]int64{}, rewind: map[int32]kgo.EpochOffset{}}
+	st *runState, maxSend int64, run string) (batchResult, error) {
+	b := batchResult{pos: map[int32]int64{}}
 	if err := sess.Begin(); err != nil {
 		return b, fmt.Errorf("begin transaction: %w", err)
 	}
@@ -496,40 +514,88 @@ func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, li
 		}
 	}
 	now := c.Now()
+	began := time.Now()
+	var firstSend time.Time
+	var bytesSent int
+	order := slices.Clone(st.order) // as this batch moves on; st.order changes only on commit
+	batch := c.batchSize()
 	var failed error
-	for it := fs.RecordIter(); !it.Done() && failed == nil; {
-		r := it.Next()
-		if _, past := b.rewind[r.Partition]; past {
-			continue
+	for len(order) > 0 && failed == nil {
+		n := int64(min(batch, maxLedgerRefs-len(b.refs))) - b.Sent
+		if maxSend > 0 {
+			// Each record polled is sent at most once, so the run cannot overshoot Max and no
+			// polled record is left unjudged.
+			n = min(n, maxSend-b.Sent)
 		}
-		if r.Offset >= ends[r.Partition] {
-			// Past the end taken at the start (or a partition the filter leaves out): not this
-			// run's, so the position must stay before it.
-			b.rewind[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
-			continue
+		if n <= 0 || bytesSent >= sendBytes || time.Since(began) >= lookSpan ||
+			(!firstSend.IsZero() && time.Since(firstSend) >= sendSpan) {
+			break
 		}
-		b.pos[r.Partition] = r.Offset + 1
-		if r.Attrs.IsControl() {
-			continue
+		fs := sess.PollRecords(ctx, int(n))
+		if failed = ctx.Err(); failed != nil {
+			break
 		}
-		b.Looked++
-		f := dlqrecord.Read(r)
-		if !c.Filter.Match(r, f) {
-			b.Unmatched++
-			continue
+		if failed = scan.FetchErr(fs); failed != nil {
+			break
 		}
-		v := c.Policy.Decide(r, f, now)
-		if v.Decision == Send && limiter != nil {
-			if err := limiter.Wait(ctx); err != nil {
-				failed = err
-				break
+		rewind := map[int32]kgo.EpochOffset{}
+		for it := fs.RecordIter(); !it.Done() && failed == nil; {
+			r := it.Next()
+			if _, past := rewind[r.Partition]; past {
+				continue
+			}
+			if r.Offset >= st.ends[r.Partition] {
+				// Past the end taken at the start (or a partition the filter leaves out): not
+				// this run's, so the position must stay before it.
+				rewind[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+				continue
+			}
+			b.pos[r.Partition] = r.Offset + 1
+			if r.Attrs.IsControl() {
+				continue
+			}
+			b.Looked++
+			f := dlqrecord.Read(r)
+			if !c.Filter.Match(r, f) {
+				b.Unmatched++
+				continue
+			}
+			v := c.Policy.Decide(r, f, now)
+			if v.Decision == Send && limiter != nil {
+				if err := limiter.Wait(ctx); err != nil {
+					failed = err
+					break
+				}
+			}
+			b.count(r, v.Decision)
+			if v.Decision == Send {
+				out := Record(c.EventsTopic, r, c.Name, now)
+				if firstSend.IsZero() {
+					firstSend = time.Now()
+				}
+				bytesSent += deadletter.Size(out)
+				cl.Produce(ctx, out, promise)
+			} else {
+				b.refs = append(b.refs, Ref{Partition: r.Partition, Offset: r.Offset, Decision: v.Decision.String()})
 			}
 		}
-		b.count(r, v.Decision)
-		if v.Decision == Send {
-			cl.Produce(ctx, Record(c.EventsTopic, r, c.Name, now), promise)
-		} else {
-			b.refs = append(b.refs, Ref{Partition: r.Partition, Offset: r.Offset, Decision: v.Decision.String()})
+		if len(rewind) > 0 {
+			cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.DLQTopic: rewind})
+		}
+		// Partitions finished: past their end, or their last record judged.
+		finished := false
+		order = slices.DeleteFunc(order, func(p int32) bool {
+			_, rewound := rewind[p]
+			o, seen := b.pos[p]
+			if rewound || (seen && o >= st.ends[p]) {
+				b.done = append(b.done, p)
+				finished = true
+				return true
+			}
+			return false
+		})
+		if finished {
+			st.focus(cl, c.DLQTopic, order)
 		}
 	}
 	if failed == nil && c.Ledger != "" && b.Looked > 0 {
@@ -537,9 +603,6 @@ func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, li
 		if lr, failed = ledgerRecord(c.Ledger, c.Name, LedgerEntry{Run: run, Counts: b.Counts, Refs: b.refs}); failed == nil {
 			cl.Produce(ctx, lr, promise)
 		}
-	}
-	if len(b.rewind) > 0 {
-		cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.DLQTopic: b.rewind})
 	}
 	if failed == nil {
 		failed = cl.Flush(ctx)

@@ -438,3 +438,40 @@ func sentInOrder(refs []string) []string {
 	})
 	return refs
 }
+
+// A transaction is sized by the records it sends, not by those it looks at: a narrow selection
+// over many records takes a few transactions, not one per --batch records looked at.
+func TestNarrowSelectionTakesFewTransactions(t *testing.T) {
+	c, opts := fakeCluster(t)
+	const total = 5000
+	cl := client(t, opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := range total {
+		src := srcEvent(uuid(i))
+		src.Topic, src.Offset = eventsTopic, int64(i)
+		r := deadletter.Record(dlqTopic, src, deadletter.Failure{Reason: deadletter.Rejected, HTTPStatus: 400, FailedAt: testNow})
+		r.Partition = int32(i % 3)
+		cl.Produce(t.Context(), r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if err := cl.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ends := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.EndTxn}, Observe: true, Count: -1})
+	defer ends.Remove()
+	f, err := filter.Spec{EventIDs: uuid(7) + "," + uuid(4001), Partition: -1, FromOffset: -1, ToOffset: -1}.Build(testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config(t, opts, "narrow", f)
+	cfg.Batch = 10
+	sum, err := Run(t.Context(), opts, cfg)
+	if err != nil || sum.Sent != 2 || sum.Looked != total {
+		t.Fatalf("run: %+v, %v; want 2 sent of %d looked at", sum, err, total)
+	}
+	if n := ends.Hits(); n > 10 {
+		t.Errorf("%d transactions for 2 records sent (--batch 10), want a few", n)
+	}
+}
