@@ -186,10 +186,10 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		return dryRunReplay(ctx, std, s, cfg, format, info, what)
 	}
 
-	fmt.Fprintf(std.Stderr, "%s: %d records of %s to look at from the replay's position, sending to %s\n",
+	fmt.Fprintf(std.Stderr, "%s: %d records of %s to look at from the replay's position (the filters select among them), sending to %s\n",
 		what, cfg.Plan.Records(), s.DLQTopic, s.EventsTopic)
 	progress := output.NewProgress(std.Stderr, std.StderrIsTTY, what, cfg.Plan.Records(), std.Now)
-	cfg.Progress = func(done int64, sum replay.Summary) { progress.Update(done, sum.Sent) }
+	cfg.Progress = func(done int64, sum replay.Summary) { progress.Update(done, sum.Counts) }
 	sum, err := replay.Run(ctx, s.Opts(), cfg)
 	progress.Done()
 	if ctx.Err() == nil {

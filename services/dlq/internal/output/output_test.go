@@ -204,8 +204,10 @@ func TestProgress(t *testing.T) {
 		tty  bool
 		want string
 	}{
-		{"plain lines", false, "replay r: 50/100 looked at (50%), 40 sent, 5/s ETA 10s\nreplay r: 100/100 looked at (100%), 90 sent, 10/s ETA 0s\n"},
-		{"a bar redrawn in place", true, "\rreplay r [###############...............]  50% 50/100 sent 40 5/s ETA 10s \x1b[K\rreplay r [##############################] 100% 100/100 sent 90 10/s ETA 0s \x1b[K\n"},
+		{"plain lines", false, "replay r: looked at 50/100 (50%), selected 45, sent 40 (4/s), held back 5, ETA 10s\n" +
+			"replay r: looked at 100/100 (100%), selected 95, sent 90 (9/s), held back 5, ETA 0s\n"},
+		{"a bar redrawn in place", true, "\rreplay r [###############...............]  50% looked at 50/100, selected 45, sent 40 (4/s), held back 5, ETA 10s \x1b[K" +
+			"\rreplay r [##############################] 100% looked at 100/100, selected 95, sent 90 (9/s), held back 5, ETA 0s \x1b[K\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,10 +215,10 @@ func TestProgress(t *testing.T) {
 			var b bytes.Buffer
 			p := NewProgress(&b, tt.tty, "replay r", 100, now)
 			clock = clock.Add(10 * time.Second)
-			p.Update(50, 40)
+			p.Update(50, replay.Counts{Looked: 50, Unmatched: 5, Sent: 40, HeldOld: 3, HeldInvalid: 2})
 			clock = clock.Add(10 * time.Millisecond)
-			p.Update(60, 50) // too soon: not drawn
-			p.Update(100, 90)
+			p.Update(60, replay.Counts{Looked: 60, Unmatched: 5, Sent: 50, HeldOld: 3, HeldInvalid: 2}) // too soon: not drawn
+			p.Update(100, replay.Counts{Looked: 100, Unmatched: 5, Sent: 90, HeldOld: 3, HeldInvalid: 2})
 			p.Done()
 			if b.String() != tt.want {
 				t.Errorf("got  %q\nwant %q", b.String(), tt.want)
@@ -225,20 +227,22 @@ func TestProgress(t *testing.T) {
 	}
 }
 
-// The speed follows the last half minute: 900 records skipped in the first second, then 2/s for
-// a minute (a replay at --rate 2) reads 2/s, not the run's average.
+// The speeds follow the last half minute: 900 records skipped in the first second, then 2
+// sent a second for a minute (a replay at --rate 2) reads 2/s sent, not the run's average, and
+// the ETA follows the records looked at.
 func TestProgressSpeedFollowsTheCurrentPace(t *testing.T) {
 	clock := written
 	var b bytes.Buffer
 	p := NewProgress(&b, false, "replay r", 1200, func() time.Time { return clock })
 	clock = clock.Add(time.Second)
-	p.Update(900, 0)
+	p.Update(900, replay.Counts{Looked: 900, Unmatched: 900})
 	for range 60 {
 		clock = clock.Add(time.Second)
-		p.Update(900+int64(clock.Sub(written).Seconds()-1)*2, 0)
+		sent := int64(clock.Sub(written).Seconds()-1) * 2
+		p.Update(900+sent, replay.Counts{Looked: 900 + sent, Unmatched: 900, Sent: sent})
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if last := lines[len(lines)-1]; !strings.Contains(last, "1020/1200 looked at (85%), 0 sent, 2/s ETA 1m30s") {
-		t.Errorf("last line %q, want 2/s and an ETA of 90 s for 180 left", last)
+	if last := lines[len(lines)-1]; !strings.Contains(last, "looked at 1020/1200 (85%), selected 120, sent 120 (2/s), ETA 1m30s") {
+		t.Errorf("last line %q, want 2/s sent and an ETA of 90 s for 180 left", last)
 	}
 }
