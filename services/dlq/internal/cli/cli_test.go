@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -427,5 +428,50 @@ func TestShowSaysWhenThePayloadWasLeftOut(t *testing.T) {
 			strings.Contains(stdout, "invalid JSON") {
 			t.Errorf("show --output %s: exit %d\n%s%s", format, code, stdout, stderr)
 		}
+	}
+}
+
+// Repeated replays of an event that keeps failing leave a DLQ copy per round: stats counts the
+// distinct events beside the records, and --latest selects only the newest copy of each event,
+// in list and replay alike.
+func TestLatestSelectsTheNewestCopyOfEachEvent(t *testing.T) {
+	env, cl := fakeDLQ(t, 2)
+	a, b := "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
+	for i, id := range []string{a, a, b, a} {
+		value := fmt.Sprintf(`{"event_id":%q,"user_id":"u","event_name":"lead","event_time":%q,"value":"2.5","campaign_id":"c"}`,
+			id, now.Add(-time.Hour).Format(time.RFC3339))
+		src := &kgo.Record{Topic: "events.raw", Offset: int64(i), Key: []byte(id), Value: []byte(value),
+			Headers: []kgo.RecordHeader{{Key: deadletter.HeaderReplayCount, Value: []byte(fmt.Sprint(i))}}}
+		r := deadletter.Record("events.dlq", src, deadletter.Failure{Reason: deadletter.Exhausted, HTTPStatus: 503, FailedAt: now.Add(time.Duration(i-10) * time.Minute)})
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stdout, stderr := run(t, env, "stats", "--output", "json")
+	var st struct {
+		Records int64 `json:"records"`
+		Events  int64 `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); code != 0 || err != nil || st.Records != 4 || st.Events != 2 {
+		t.Fatalf("stats: exit %d %v %+v, want 4 records of 2 events\n%s", code, err, st, stderr)
+	}
+	code, stdout, stderr = run(t, env, "list", "--latest", "--output", "json")
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var rec struct {
+			Key     string
+			Headers map[string]string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err == nil {
+			got = append(got, rec.Key[len(rec.Key)-1:]+rec.Headers["dlq.replay_count"])
+		}
+	}
+	slices.Sort(got)
+	if code != 0 || fmt.Sprint(got) != "[a3 b2]" {
+		t.Fatalf("list --latest: exit %d, got %v, want the newest copy of a (replay_count 3) and b\n%s", code, got, stderr)
+	}
+	code, stdout, stderr = run(t, env, "replay", "--name", "newest", "--latest", "--max-replays", "0")
+	if code != 0 || !strings.Contains(stdout, "sent 2 to events.raw") {
+		t.Fatalf("replay --latest: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

@@ -91,6 +91,23 @@ func (d *dlq) plan(f filter.Filter) scan.Plan {
 	return plan
 }
 
+// latest narrows f, when spec asks for --latest, to the newest copy of each event among the
+// records of plan: it reads them once first.
+func (d *dlq) latest(ctx context.Context, spec filter.Spec, plan scan.Plan, f filter.Filter) (filter.Filter, error) {
+	if !spec.Latest {
+		return f, nil
+	}
+	n := filter.NewNewest()
+	err := scan.Read(ctx, d.s.Opts(), d.s.DLQTopic, plan, func(r *kgo.Record) bool {
+		n.Add(r, dlqrecord.Read(r))
+		return true
+	})
+	if err != nil {
+		return f, fmt.Errorf("--latest: read %s: %w", d.s.DLQTopic, err)
+	}
+	return f.With(n.Is), nil
+}
+
 // readFlags are the flags list, show and stats share.
 type readFlags struct {
 	common
@@ -146,6 +163,12 @@ func runStats(ctx context.Context, args []string, std IO) error {
 
 	st := stats.New(now)
 	start := time.Now()
+	if f, err = d.latest(ctx, rf.spec, d.plan(f), f); err != nil {
+		if ctx.Err() != nil {
+			return interrupted("stats")
+		}
+		return err
+	}
 	err = scan.Read(ctx, d.s.Opts(), d.s.DLQTopic, d.plan(f), func(r *kgo.Record) bool {
 		if fl := dlqrecord.Read(r); f.Match(r, fl) {
 			st.Add(r, fl)
@@ -217,6 +240,12 @@ func eachMatch(ctx context.Context, std IO, cmd string, rf readFlags, limit int6
 	p := printer{format: format, w: w, lines: output.NewLines(w), names: d.s.Names}
 	if format == output.Table {
 		w.WriteString(tableHeader)
+	}
+	if f, err = d.latest(ctx, rf.spec, d.plan(f), f); err != nil {
+		if ctx.Err() != nil {
+			return 0, d.s.DLQTopic, interrupted(cmd)
+		}
+		return 0, d.s.DLQTopic, err
 	}
 	var n int64
 	var werr error

@@ -161,9 +161,16 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
+	plan := replay.PlanFor(d.bounds, positions, f)
+	if f, err = d.latest(ctx, spec, plan, f); err != nil {
+		if ctx.Err() != nil {
+			return interrupted(what)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	cfg := replay.Config{
 		Name: *name, DLQTopic: s.DLQTopic, EventsTopic: s.EventsTopic,
-		Plan:   replay.PlanFor(d.bounds, positions, f),
+		Plan:   plan,
 		Filter: f,
 		Policy: replay.Policy{MaxReplays: *maxReplays, MaxAge: age, MaxRecordBytes: s.MaxRecordBytes, Force: *force, Names: s.Names},
 		Max:    *limit, Rate: *rateFlag, Batch: *batch,

@@ -32,6 +32,9 @@ type Spec struct {
 	ToOffset    int64
 	Replayed    string // --replayed: dlq.replay_count values, N or N+ (at least N)
 	ReplayNames string // --replay-name: dlq.replay_name values
+	// Latest is --latest: only the newest copy of each event. Build leaves it to the caller,
+	// who reads the records first (a Newest) and narrows the filter with With.
+	Latest bool
 	// HeldBy is --held-by NAME[:DECISION]: the records a replay held back or capped. Build
 	// leaves it to the caller, who reads the replay's ledger and narrows the filter with Only.
 	HeldBy string
@@ -49,6 +52,7 @@ func (s *Spec) Register(fs *flag.FlagSet) {
 	fs.Int64Var(&s.ToOffset, "to-offset", -1, "with --partition: only offsets at or before this one")
 	fs.StringVar(&s.Replayed, "replayed", "", "only records replayed this often (dlq.replay_count), comma-separated: N, or N+ for at least N (0: never replayed; 1+: failed again after a replay)")
 	fs.StringVar(&s.ReplayNames, "replay-name", "", "only records that failed again in these replays (dlq.replay_name), comma-separated")
+	fs.BoolVar(&s.Latest, "latest", false, "only the newest copy of each event (by event_id, the latest dlq.failed_at) among the records read: an event replayed and failed again has a copy per round")
 	fs.StringVar(&s.HeldBy, "held-by", "", "only records the replay NAME held back or capped, also once its position is past them: NAME, or NAME:held-old (or held-invalid, held-too-large, capped)")
 }
 
@@ -65,6 +69,7 @@ type Filter struct {
 	only       map[string]bool // "partition/offset"; nil: any
 	replayed   []countRange    // nil: any
 	replayName map[string]bool // nil: any
+	with       []func(*kgo.Record, dlqrecord.Fields) bool
 }
 
 // countRange matches lo..hi replays.
@@ -223,6 +228,12 @@ func (f Filter) Only(refs map[string]bool) Filter {
 	return f
 }
 
+// With narrows f to the records pred also selects.
+func (f Filter) With(pred func(*kgo.Record, dlqrecord.Fields) bool) Filter {
+	f.with = append(slices.Clip(f.with), pred)
+	return f
+}
+
 // FromOffset is --from-offset, or -1.
 func (f Filter) FromOffset() int64 { return f.fromOffset }
 
@@ -280,6 +291,11 @@ func (f Filter) Match(r *kgo.Record, fl dlqrecord.Fields) bool {
 	}
 	if f.only != nil && !f.only[strconv.Itoa(int(r.Partition))+"/"+strconv.FormatInt(r.Offset, 10)] {
 		return false
+	}
+	for _, pred := range f.with {
+		if !pred(r, fl) {
+			return false
+		}
 	}
 	return true
 }

@@ -18,6 +18,7 @@ import (
 type StatsReport struct {
 	Topic        string            `json:"topic"`
 	Records      int64             `json:"records"`
+	Events       int64             `json:"events"` // distinct event_ids among the records
 	Oldest       *stats.Ref        `json:"oldest"`
 	Newest       *stats.Ref        `json:"newest"`
 	ByReason     map[string]int64  `json:"by_reason"`
@@ -39,7 +40,7 @@ type PartitionReport struct {
 // NewStatsReport gathers s (finished) and the topic's bounds.
 func NewStatsReport(topic string, s *stats.Stats, bounds map[int32]scan.Bounds, took time.Duration) StatsReport {
 	rep := StatsReport{
-		Topic: topic, Records: s.Records, Oldest: s.Oldest, Newest: s.Newest,
+		Topic: topic, Records: s.Records, Events: s.Events, Oldest: s.Oldest, Newest: s.Newest,
 		ByReason: s.ByReason, ByHTTPStatus: s.ByStatus, ByEventName: s.ByEventName,
 		ByAge:       make(map[string]int64, len(stats.AgeBuckets)),
 		ReadSeconds: took.Seconds(),
@@ -60,7 +61,7 @@ func WriteStats(w io.Writer, f Format, rep StatsReport) error {
 		return writeJSON(w, rep)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d records (read in %.2fs)\n", rep.Topic, rep.Records, rep.ReadSeconds)
+	fmt.Fprintf(&b, "%s: %d records of %d distinct events (read in %.2fs)\n", rep.Topic, rep.Records, rep.Events, rep.ReadSeconds)
 	ref := func(label string, r *stats.Ref) {
 		if r != nil {
 			fmt.Fprintf(&b, "  %s  %s  (partition %d, offset %d)\n", label, r.FailedAt.UTC().Format(time.RFC3339), r.Partition, r.Offset)
