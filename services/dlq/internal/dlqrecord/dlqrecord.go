@@ -7,6 +7,7 @@ package dlqrecord
 import (
 	"bytes"
 	"encoding/json"
+	"hash/maphash"
 	"strconv"
 	"time"
 
@@ -131,6 +132,27 @@ func stringAfter(value []byte, key string) ([]byte, bool) {
 		return nil, false
 	}
 	return []byte(out), true
+}
+
+// SourceKey hashes where the forwarder read r (dlq.source_topic, dlq.source_partition,
+// dlq.source_offset) and its key, with seed: two DLQ records with one SourceKey are copies of
+// one source record (the forwarder dead-letters a record again when it re-reads it after a
+// crash). ok is false when r lacks a dlq.source_* header.
+func SourceKey(seed maphash.Seed, r *kgo.Record) (key uint64, ok bool) {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	found := 0
+	for _, name := range [...]string{deadletter.HeaderSourceTopic, deadletter.HeaderSourcePartition, deadletter.HeaderSourceOffset} {
+		if v, ok := deadletter.Header(r.Headers, name); ok {
+			found++
+			h.WriteString(v)
+		}
+		h.WriteByte(0)
+	}
+	// The key too: a copy of a source record has its key; records that claim one source but
+	// differ in key are not copies of each other.
+	h.Write(r.Key)
+	return h.Sum64(), found == 3
 }
 
 // Where names a record as "topic/partition/offset", the form dlq.replayed_from uses.

@@ -10,7 +10,9 @@ import (
 )
 
 func TestNewestKeepsTheLatestCopyOfEachEvent(t *testing.T) {
-	at := func(m int) dlqrecord.Fields { return dlqrecord.Fields{FailedAt: now.Add(time.Duration(m) * time.Minute)} }
+	at := func(m int) dlqrecord.Fields {
+		return dlqrecord.Fields{FailedAt: now.Add(time.Duration(m) * time.Minute)}
+	}
 	type copy struct {
 		r  *kgo.Record
 		fl dlqrecord.Fields

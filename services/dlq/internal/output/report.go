@@ -18,7 +18,8 @@ import (
 type StatsReport struct {
 	Topic        string            `json:"topic"`
 	Records      int64             `json:"records"`
-	Events       int64             `json:"events"` // distinct event_ids among the records
+	Events       int64             `json:"events"`     // distinct event_ids among the records
+	Duplicates   int64             `json:"duplicates"` // second copies of a source record, not counted
 	Oldest       *stats.Ref        `json:"oldest"`
 	Newest       *stats.Ref        `json:"newest"`
 	ByReason     map[string]int64  `json:"by_reason"`
@@ -40,7 +41,7 @@ type PartitionReport struct {
 // NewStatsReport gathers s (finished) and the topic's bounds.
 func NewStatsReport(topic string, s *stats.Stats, bounds map[int32]scan.Bounds, took time.Duration) StatsReport {
 	rep := StatsReport{
-		Topic: topic, Records: s.Records, Events: s.Events, Oldest: s.Oldest, Newest: s.Newest,
+		Topic: topic, Records: s.Records, Events: s.Events, Duplicates: s.Duplicates, Oldest: s.Oldest, Newest: s.Newest,
 		ByReason: s.ByReason, ByHTTPStatus: s.ByStatus, ByEventName: s.ByEventName,
 		ByAge:       make(map[string]int64, len(stats.AgeBuckets)),
 		ReadSeconds: took.Seconds(),
@@ -62,6 +63,9 @@ func WriteStats(w io.Writer, f Format, rep StatsReport) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d records of %d distinct events (read in %.2fs)\n", rep.Topic, rep.Records, rep.Events, rep.ReadSeconds)
+	if rep.Duplicates > 0 {
+		fmt.Fprintf(&b, "  not counted: %d more copies of those records (dead-lettered again when the forwarder re-read them)\n", rep.Duplicates)
+	}
 	ref := func(label string, r *stats.Ref) {
 		if r != nil {
 			fmt.Fprintf(&b, "  %s  %s  (partition %d, offset %d)\n", label, r.FailedAt.UTC().Format(time.RFC3339), r.Partition, r.Offset)
@@ -148,6 +152,9 @@ func WriteSummary(w io.Writer, f Format, s replay.Summary, info SummaryInfo) err
 func counts(b *strings.Builder, c replay.Counts, cappedAt []string, info SummaryInfo) {
 	if c.Unmatched > 0 {
 		fmt.Fprintf(b, "  not selected by the filters:              %d\n", c.Unmatched)
+	}
+	if c.Duplicates > 0 {
+		fmt.Fprintf(b, "  skipped, another copy of a source record: %d (dlq.source_*; sent once)\n", c.Duplicates)
 	}
 	if c.HeldInvalid > 0 {
 		fmt.Fprintf(b, "  held back, not a valid event:             %d\n", c.HeldInvalid)

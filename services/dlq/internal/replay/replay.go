@@ -46,10 +46,12 @@ type Config struct {
 }
 
 // Counts are what a run (or one of its batches) did with the records it looked at: every record
-// looked at is in exactly one of Unmatched, Sent, Capped, HeldInvalid, HeldOld and HeldTooLarge.
+// looked at is in exactly one of Unmatched, Duplicates, Sent, Capped, HeldInvalid, HeldOld and
+// HeldTooLarge.
 type Counts struct {
 	Looked       int64 `json:"looked_at"`
 	Unmatched    int64 `json:"unmatched"`
+	Duplicates   int64 `json:"duplicates"` // another copy of a source record already selected
 	Sent         int64 `json:"sent"`
 	Capped       int64 `json:"capped"`
 	HeldInvalid  int64 `json:"held_invalid"`
@@ -60,6 +62,7 @@ type Counts struct {
 func (c *Counts) add(b Counts) {
 	c.Looked += b.Looked
 	c.Unmatched += b.Unmatched
+	c.Duplicates += b.Duplicates
 	c.Sent += b.Sent
 	c.Capped += b.Capped
 	c.HeldInvalid += b.HeldInvalid
@@ -263,11 +266,20 @@ func DryRun(ctx context.Context, opts []kgo.Opt, c Config, show func(Item)) (Sum
 	sum := Summary{Name: c.Name, DryRun: true}
 	now := c.Now()
 	stopped := false
-	err := scan.ReadInOrder(ctx, opts, c.DLQTopic, c.Plan, func(r *kgo.Record) bool {
+	seen, err := c.lookBack(ctx, opts)
+	if err != nil {
+		sum.Stop = StopFailed
+		return sum, err
+	}
+	err = scan.ReadInOrder(ctx, opts, c.DLQTopic, c.Plan, func(r *kgo.Record) bool {
 		sum.Looked++
 		f := dlqrecord.Read(r)
 		if !c.Filter.Match(r, f) {
 			sum.Unmatched++
+			return true
+		}
+		if !seen.first(r) {
+			sum.Duplicates++
 			return true
 		}
 		v := c.Policy.Decide(r, f, now)
@@ -384,7 +396,11 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 	}()
 	defer sess.CloseAllowingRebalance()
 	cl := sess.Client()
-	st := &runState{ends: ends, order: order, all: c.Plan.Partitions()}
+	seen, err := c.lookBack(ctx, opts)
+	if err != nil {
+		return sum, err
+	}
+	st := &runState{ends: ends, order: order, all: c.Plan.Partitions(), seen: seen}
 	// Partitions with nothing to do are not fetched; records that arrive for them anyway are
 	// rewound, so their position does not move. The others are read one at a time, lowest
 	// first, as a dry run reads them (scan.ReadInOrder): a paused partition's records that arrive
@@ -430,7 +446,8 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 type runState struct {
 	ends  map[int32]int64
 	order []int32
-	all   []int32 // every partition of the plan
+	all   []int32  // every partition of the plan
+	seen  *sources // the source records selected so far (committed batches and the look-back)
 }
 
 // focus lets the client fetch only the first partition of order.
@@ -518,6 +535,7 @@ func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, li
 	var firstSend time.Time
 	var bytesSent int
 	order := slices.Clone(st.order) // as this batch moves on; st.order changes only on commit
+	batchSeen := st.seen.fresh()    // merged into st.seen on commit
 	batch := c.batchSize()
 	var failed error
 	for len(order) > 0 && failed == nil {
@@ -558,6 +576,10 @@ func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, li
 			f := dlqrecord.Read(r)
 			if !c.Filter.Match(r, f) {
 				b.Unmatched++
+				continue
+			}
+			if st.seen.has(r) || !batchSeen.first(r) {
+				b.Duplicates++
 				continue
 			}
 			v := c.Policy.Decide(r, f, now)
@@ -624,5 +646,8 @@ func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, li
 		return b, fmt.Errorf("commit transaction: %w", err)
 	}
 	b.committed = committed
+	if committed {
+		st.seen.merge(batchSeen)
+	}
 	return b, nil
 }

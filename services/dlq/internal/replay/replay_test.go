@@ -475,3 +475,38 @@ func TestNarrowSelectionTakesFewTransactions(t *testing.T) {
 		t.Errorf("%d transactions for 2 records sent (--batch 10), want a few", n)
 	}
 }
+
+// The forwarder dead-letters a record twice when it re-reads it after a crash: both DLQ copies
+// name the same source record (dlq.source_*). A replay, and its dry run, send it once, also
+// when the copies fall into two runs of the name (the look-back before the position).
+func TestEachSourceRecordIsSentOnce(t *testing.T) {
+	opts := fakeKafka(t)
+	// deadLetter numbers the sources 0, 1, ... per call: a second call re-dead-letters them.
+	deadLetter(t, opts, 0, srcEvent(uuid(1)), srcEvent(uuid(2)))
+	deadLetter(t, opts, 0, srcEvent(uuid(1)))
+	deadLetter(t, opts, 0, srcEvent(uuid(1)), srcEvent(uuid(2)), srcEvent(uuid(3)))
+	// DLQ partition 0 now holds sources 0, 1, 0, 0, 1, 2: three source records.
+
+	c := config(t, opts, "once", filter.All())
+	var previewed int
+	dry, err := DryRun(t.Context(), opts, c, func(it Item) {
+		if it.Verdict.Decision == Send {
+			previewed++
+		}
+	})
+	if err != nil || dry.Sent != 3 || dry.Duplicates != 3 || previewed != 3 {
+		t.Fatalf("dry run: %+v, %v; want 3 to send and 3 duplicates", dry, err)
+	}
+	c.Max = 1
+	first, err := Run(t.Context(), opts, c)
+	if err != nil || first.Sent != 1 {
+		t.Fatalf("first run: %+v, %v; want 1 sent", first, err)
+	}
+	second, err := Run(t.Context(), opts, config(t, opts, "once", filter.All()))
+	if err != nil || second.Sent != 2 || second.Duplicates != 3 {
+		t.Fatalf("second run: %+v, %v; want the 2 other sources sent and 3 duplicates skipped", second, err)
+	}
+	if evs := committedEvents(t, opts); len(evs) != 3 {
+		t.Fatalf("%d records sent, want one per source record (3)", len(evs))
+	}
+}

@@ -35,9 +35,12 @@ type Ref struct {
 
 // Stats are the counts of the records added. Use New.
 type Stats struct {
-	Now         time.Time
-	Records     int64
-	Events      int64 // distinct event_ids (the key, in any case; a record without a key is one)
+	Now     time.Time
+	Records int64
+	Events  int64 // distinct event_ids (the key, in any case; a record without a key is one)
+	// Duplicates are copies of a source record already counted (dlqrecord.SourceKey), left out
+	// of every count but PerPart.
+	Duplicates  int64
 	ByReason    map[string]int64
 	ByStatus    map[string]int64
 	ByEventName map[string]int64
@@ -52,6 +55,7 @@ type Stats struct {
 	statusText           map[int]string
 	seed                 maphash.Seed
 	events               map[uint64]struct{}
+	sources              map[uint64]struct{}
 }
 
 // New returns empty stats that age records relative to now.
@@ -65,13 +69,21 @@ func New(now time.Time) *Stats {
 		statusText: map[int]string{},
 		seed:       maphash.MakeSeed(),
 		events:     map[uint64]struct{}{},
+		sources:    map[uint64]struct{}{},
 	}
 }
 
-// Add counts r, whose headers read as f.
+// Add counts r, whose headers read as f, unless it is a copy of a source record already counted.
 func (s *Stats) Add(r *kgo.Record, f dlqrecord.Fields) {
-	s.Records++
 	s.PerPart[r.Partition]++
+	if k, ok := dlqrecord.SourceKey(s.seed, r); ok {
+		if has(s.sources, k) {
+			s.Duplicates++
+			return
+		}
+		s.sources[k] = struct{}{}
+	}
+	s.Records++
 	if r.Key == nil {
 		s.Events++
 	} else if k := filter.EventKey(s.seed, r.Key); !has(s.events, k) {
