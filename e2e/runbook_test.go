@@ -202,7 +202,9 @@ func TestRunbookAdEventsXWasDown(t *testing.T) {
 		}},
 		{
 			// AdEventsX refuses the first replayed event it gets: it fails again.
-			before: func(t *testing.T) { s.control(t, map[string]any{"fail_next": map[string]any{"count": 1, "status": 400}}) },
+			before: func(t *testing.T) {
+				s.control(t, map[string]any{"fail_next": map[string]any{"count": 1, "status": 400}})
+			},
 			check: func(t *testing.T, res dlqResult) {
 				wantContains(t, res.stdout, "replay outage-20261124: looked at", "sent 4 to "+n.events)
 			},
@@ -255,7 +257,9 @@ func TestRunbookBadDeployRejected(t *testing.T) {
 	writeDeadLetters(t, n, recs...)
 
 	runRunbook(t, "a bad deploy got events rejected with 400", n, []step{
-		{check: func(t *testing.T, res dlqResult) { wantContains(t, res.stdout, n.dlq+": 6 records", statsLine("400", 6)) }},
+		{check: func(t *testing.T, res dlqResult) {
+			wantContains(t, res.stdout, n.dlq+": 6 records", statsLine("400", 6))
+		}},
 		{check: func(t *testing.T, res dlqResult) {
 			if got := strings.Count(res.stdout, "  transform: "); got != 3 {
 				t.Errorf("show --max 3 showed %d records, want 3", got)
@@ -319,7 +323,9 @@ func TestRunbookProducerWritesGarbage(t *testing.T) {
 	writeDeadLetters(t, n, recs...)
 
 	runRunbook(t, "a producer is writing garbage into events.raw", n, []step{
-		{check: func(t *testing.T, res dlqResult) { wantContains(t, res.stdout, n.dlq+": 5 records", statsLine("invalid", 5)) }},
+		{check: func(t *testing.T, res dlqResult) {
+			wantContains(t, res.stdout, n.dlq+": 5 records", statsLine("invalid", 5))
+		}},
 		{check: func(t *testing.T, res dlqResult) {
 			wantContains(t, res.stdout, "3 body: invalid JSON at byte 0", `2 event_name: "signup" is not one of purchase, lead`)
 		}},
