@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -496,5 +497,83 @@ func TestDLQKilledReplayStallsLiveTrafficBriefly(t *testing.T) {
 	t.Logf("50 fresh events behind a killed replay's open transaction were delivered in %s", took.Round(10*time.Millisecond))
 	if took > 17*time.Second {
 		t.Errorf("50 fresh events took %s behind a killed replay's transaction, want at most the 5 s timeout plus the broker's 10 s check", took)
+	}
+}
+
+// A dry run with --max lists exactly the records the same replay then sends, round after round,
+// over the six partitions of the real broker.
+func TestDLQDryRunWithMaxPreviewsTheReplay(t *testing.T) {
+	n := newNames(t)
+	createTopics(t, n)
+	ids := make([]string, 18)
+	for i := range ids {
+		ids[i] = newUUID()
+	}
+	dlqDeadLetter(t, n, ids...)
+	name := "preview-" + randomHex(3)
+	args := append([]string{"replay", "--name", name, "--max", "5"}, dlqTopics(n)...)
+	before := map[string]int{}
+	for round := range 3 {
+		res := dlqRun(t, append(args, "--dry-run", "--output", "json")...)
+		var previewed []string
+		for _, line := range strings.Split(strings.TrimSpace(res.stdout), "\n") {
+			var it struct {
+				Topic     string `json:"topic"`
+				Partition int32  `json:"partition"`
+				Offset    int64  `json:"offset"`
+			}
+			if err := json.Unmarshal([]byte(line), &it); err != nil {
+				t.Fatalf("dry run line %q: %v", line, err)
+			}
+			previewed = append(previewed, fmt.Sprintf("%s/%d/%d", it.Topic, it.Partition, it.Offset))
+		}
+		if res := dlqRun(t, args...); res.code != 0 {
+			t.Fatalf("replay exit %d", res.code)
+		}
+		var sent []string
+		for from := range dlqReplayed(t, n.events, name) {
+			if before[from] == 0 {
+				sent = append(sent, from)
+			}
+			before[from] = 1
+		}
+		slices.Sort(sent)
+		slices.Sort(previewed)
+		if fmt.Sprint(previewed) != fmt.Sprint(sent) {
+			t.Fatalf("round %d: the dry run previewed %v, the replay sent %v", round, previewed, sent)
+		}
+	}
+}
+
+// A record the forwarder dead-lettered twice (re-read after a crash) is one source record:
+// stats counts it once and a replay sends it once.
+func TestDLQCountsAndSendsEachSourceRecordOnce(t *testing.T) {
+	n := newNames(t)
+	createTopics(t, n)
+	ids := []string{newUUID(), newUUID(), newUUID()}
+	dlqDeadLetter(t, n, ids...)
+	dlqDeadLetter(t, n, ids[:2]...) // the same source records (events topic, partition 0, offsets 0 and 1) again
+
+	res := dlqRun(t, "stats", "--output", "json", "--dlq-topic", n.dlq)
+	var st struct {
+		Records    int64 `json:"records"`
+		Duplicates int64 `json:"duplicates"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &st); err != nil || res.code != 0 || st.Records != 3 || st.Duplicates != 2 {
+		t.Errorf("stats exit %d: %+v (%v), want 3 source records and 2 copies left out", res.code, st, err)
+	}
+	name := "once-" + randomHex(3)
+	res = dlqRun(t, append([]string{"replay", "--name", name}, dlqTopics(n)...)...)
+	if res.code != 0 || !strings.Contains(res.stdout, "sent 3 to") || !strings.Contains(res.stdout, "another copy of a source record: 2") {
+		t.Fatalf("replay exit %d, want 3 sent and 2 copies skipped", res.code)
+	}
+	got := map[string]int{}
+	for _, r := range readAll(t, n.events) {
+		got[string(r.Key)]++
+	}
+	for _, id := range ids {
+		if got[id] != 1 {
+			t.Errorf("%s sent %d times, want once", id, got[id])
+		}
 	}
 }
