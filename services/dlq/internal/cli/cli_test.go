@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -350,11 +351,16 @@ func TestReplayUsesAShortTransactionTimeout(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			var asked []int32
+			var (
+				mu    sync.Mutex
+				asked []int32
+			)
 			c.ControlKey(int16(kmsg.InitProducerID), func(req kmsg.Request) (kmsg.Response, error, bool) {
 				c.KeepControl()
 				if r := req.(*kmsg.InitProducerIDRequest); r.TransactionalID != nil {
+					mu.Lock()
 					asked = append(asked, r.TransactionTimeoutMillis)
+					mu.Unlock()
 				}
 				return nil, nil, false
 			})
@@ -372,6 +378,8 @@ func TestReplayUsesAShortTransactionTimeout(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			if len(asked) == 0 {
 				t.Fatal("no transactional InitProducerID seen")
 			}
