@@ -299,7 +299,12 @@ func TestHeldBackRecordsCanBeListedAndForcedAfterTheReplay(t *testing.T) {
 			deadLetterAged(t, cl, id, time.Hour)
 		}
 	}
-	code, stdout, stderr := run(t, env, "replay", "--name", "r", "--max", "2")
+	// No replay has run yet: no ledger topic, nothing held back.
+	code, stdout, stderr := run(t, env, "list", "--held-by", "r")
+	if code != 0 || strings.Count(stdout, "\n") != 1 {
+		t.Fatalf("list --held-by before any replay: exit %d, want only the header\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, env, "replay", "--name", "r", "--max", "2")
 	if code != 0 || !strings.Contains(stdout, "sent 2 to events.raw") {
 		t.Fatalf("first run: exit %d\n%s%s", code, stdout, stderr)
 	}

@@ -27,7 +27,23 @@ interrupted or killed replay never sends the same DLQ record twice: run it again
 --name and it continues after its last committed batch. It stops at the end the DLQ had when it
 started. Every record it looks at moves the position, also those the filters leave out or that are
 held back or capped: a name stands for one selection; for another selection use another name.
---partition limits the replay to one partition; the others keep their position.
+--partition limits the replay to one partition; the others keep their position; with
+--from-offset the records before it are passed over, and the replay warns first.
+
+Order: partition after partition (lowest first), each in offset order; a dry run reads the same
+way, so --dry-run --max N shows exactly the N records the replay then sends.
+
+Transactions are sized by the records they send (--batch), not by those looked at; one also
+ends a second after its first send. REPLAY_TRANSACTION_TIMEOUT (--transaction-timeout, 5s) is
+how long a killed run's open transaction can hold the forwarder's reads back.
+
+Ledger: each committed batch also writes its counts and the records it held back or capped to
+the topic <DLQ topic>.replays, in its transaction: the summary adds up every run of the name,
+and --held-by NAME[:held-old] selects what it held back, once its position is past them.
+
+Copies: a record the forwarder dead-lettered twice (same dlq.source_* and key) is sent once;
+the other copies are skipped, also those an earlier run of the name selected within the 10000
+records before its position.
 
 Not sent, and reported: records with dlq.replay_count at or above --max-replays (skipped), and,
 unless --force: records that are not a valid event for the forwarder (held-invalid, judged with
@@ -42,7 +58,8 @@ transform would make of each record; table, or with --output json one object per
 (the summary then goes to stderr).
 
 A progress bar with an ETA is drawn on stderr when it is a terminal, a plain line every 5s
-otherwise; the summary goes to stdout.`
+otherwise (records looked at, selected, sent with the send rate, held back); the summary goes to
+stdout and says why the run stopped.`
 
 // minCoordinatorWait is the least time a replay waits for its group's coordinator (a variable
 // for tests).
