@@ -466,10 +466,10 @@ func (st *runState) focus(cl *kgo.Client, topic string, order []int32) {
 
 // A transaction is sized by what it sends, not by what it looks at: records the filters leave
 // out cost no produce, so a narrow selection over a large DLQ is read at fetch speed. It ends at
-// Batch records sent, sendSpan after its first send (its records hold the forwarder's
-// read_committed reads of their partitions back until it ends), sendBytes sent, lookSpan after it
-// began (so that the position and the progress move), maxLedgerRefs records held back, or at the
-// end of the plan.
+// Batch records sent; sendSpan (at most a quarter of the transaction timeout) after its first
+// send, since its records hold the forwarder's read_committed reads of their partitions back
+// until it ends; at sendBytes sent; lookSpan after it began, so that the position and the
+// progress move; at maxLedgerRefs records held back; or at the end of the plan.
 const (
 	sendSpan  = time.Second
 	lookSpan  = 2 * time.Second
@@ -537,6 +537,9 @@ func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, li
 	order := slices.Clone(st.order) // as this batch moves on; st.order changes only on commit
 	batchSeen := st.seen.fresh()    // merged into st.seen on commit
 	batch := c.batchSize()
+	// The broker's clock for the transaction starts at its first send: leave room for the
+	// flush and the commit within the timeout.
+	span := min(sendSpan, c.transactionTimeout()/4)
 	var failed error
 	for len(order) > 0 && failed == nil {
 		n := int64(min(batch, maxLedgerRefs-len(b.refs))) - b.Sent
@@ -546,7 +549,7 @@ func (c Config) transact(ctx context.Context, sess *kgo.GroupTransactSession, li
 			n = min(n, maxSend-b.Sent)
 		}
 		if n <= 0 || bytesSent >= sendBytes || time.Since(began) >= lookSpan ||
-			(!firstSend.IsZero() && time.Since(firstSend) >= sendSpan) {
+			(!firstSend.IsZero() && time.Since(firstSend) >= span) {
 			break
 		}
 		fs := sess.PollRecords(ctx, int(n))
