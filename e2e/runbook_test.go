@@ -131,7 +131,7 @@ func writeDeadLetters(t *testing.T, n names, recs ...deadLettered) {
 		}
 		src := &kgo.Record{Topic: n.events, Partition: int32(i % 6), Offset: int64(i), Key: []byte(d.id), Value: value, Headers: d.headers}
 		r := deadletter.Record(n.dlq, src, deadletter.Failure{
-			Reason: d.reason, Error: d.errorText, HTTPStatus: d.status, Attempts: 1, FirstAttemptAt: d.failedAt, FailedAt: d.failedAt,
+			Reason: d.reason, Message: d.errorText, HTTPStatus: d.status, Attempts: 1, FirstAttemptAt: d.failedAt, FailedAt: d.failedAt,
 		})
 		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
 			t.Fatalf("write dead-letter record: %v", err)

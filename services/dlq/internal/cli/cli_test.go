@@ -431,7 +431,7 @@ func TestShowSaysWhenThePayloadWasLeftOut(t *testing.T) {
 	id := "00000000-0000-4000-8000-000000000001"
 	src := &kgo.Record{Topic: "events.raw", Partition: 3, Offset: 77, Key: []byte(id), Value: bytes.Repeat([]byte("x"), 950_000)}
 	shrunk, omitted := deadletter.Shrink(src)
-	r := deadletter.Record("events.dlq", shrunk, deadletter.Failure{Reason: deadletter.Invalid, Error: "too large", FailedAt: now, Omitted: omitted})
+	r := deadletter.Record("events.dlq", shrunk, deadletter.Failure{Reason: deadletter.Invalid, Message: "too large", FailedAt: now, Omitted: omitted})
 	if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

@@ -189,7 +189,7 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		Name: *name, DLQTopic: s.DLQTopic, EventsTopic: s.EventsTopic,
 		Plan:   plan,
 		Filter: f,
-		Policy: replay.Policy{MaxReplays: *maxReplays, MaxAge: age, MaxRecordBytes: s.MaxRecordBytes, Force: *force, Names: s.Names},
+		Policy: replay.Policy{MaxReplays: *maxReplays, MaxAge: age, MaxRecordBytes: s.MaxRecordBytes, Force: *force, Names: s.Names, Name: *name},
 		Max:    *limit, Rate: *rateFlag, Batch: *batch,
 		TransactionTimeout: timeout,
 		Now:                std.Now,

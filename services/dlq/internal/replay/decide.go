@@ -58,6 +58,7 @@ type Policy struct {
 	MaxRecordBytes int           // larger records (key, value, headers) are held back, even forced; 0: no bound
 	Force          bool          // send held-back records anyway (not those over MaxRecordBytes)
 	Names          event.Names   // the event_name values the forwarder accepts (EVENT_NAMES)
+	Name           string        // the replay's name, which the replayed record carries (its size)
 }
 
 // Verdict is a Decision with what the forwarder would make of the record: the event, or why it
@@ -73,7 +74,8 @@ func (p Policy) Decide(r *kgo.Record, f dlqrecord.Fields, now time.Time) Verdict
 	raw, err := Preview(r, p.Names)
 	v := Verdict{Decision: Send, Event: raw, Invalid: err}
 	omitted, _ := deadletter.Header(r.Headers, deadletter.HeaderOmitted)
-	size := deadletter.Size(r)
+	// The forwarder weighs what the replay writes: r with the replay's headers.
+	size := deadletter.Size(Record("", r, p.Name, now))
 	switch {
 	case p.MaxReplays > 0 && f.ReplayCount >= p.MaxReplays:
 		v.Decision = Capped
@@ -82,7 +84,7 @@ func (p Policy) Decide(r *kgo.Record, f dlqrecord.Fields, now time.Time) Verdict
 		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("dead-lettered without its %s", omitted)}
 	case p.MaxRecordBytes > 0 && size > p.MaxRecordBytes:
 		// The forwarder's own check, and its message.
-		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("record is %d bytes (key, value and headers), over the %d-byte limit (MAX_RECORD_BYTES)",
+		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("record is %d bytes as replayed (key, value and headers), over the %d-byte limit (MAX_RECORD_BYTES)",
 			size, p.MaxRecordBytes)}
 	case p.Force:
 	case err != nil:
