@@ -6,10 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/martech/eventfwd/libs/kafka"
+	"github.com/martech/eventfwd/services/dlq/internal/dlqrecord"
 	"github.com/martech/eventfwd/services/dlq/internal/filter"
 	"github.com/martech/eventfwd/services/dlq/internal/output"
 	"github.com/martech/eventfwd/services/dlq/internal/replay"
@@ -65,8 +65,6 @@ stdout and says why the run stopped.`
 // for tests).
 var minCoordinatorWait = 30 * time.Second
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
-
 func runReplay(ctx context.Context, args []string, std IO) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	var c common
@@ -103,7 +101,7 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		return exitErr(ExitUsage, "--max-age: %v", err)
 	case *name == "" && !*dryRun:
 		return exitErr(ExitUsage, "--name is required: the replay's position is kept under it (or use --dry-run)")
-	case *name != "" && !namePattern.MatchString(*name):
+	case *name != "" && !dlqrecord.ValidReplayName(*name):
 		return exitErr(ExitUsage, "--name: %q must be 1..200 letters, digits, '.', '_' or '-'", *name)
 	case *rateFlag < 0:
 		return exitErr(ExitUsage, "--rate: %g is negative", *rateFlag)

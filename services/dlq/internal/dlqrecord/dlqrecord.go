@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"hash/maphash"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -154,6 +155,12 @@ func SourceKey(seed maphash.Seed, r *kgo.Record) (key uint64, ok bool) {
 	h.Write(r.Key)
 	return h.Sum64(), found == 3
 }
+
+var replayName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
+
+// ValidReplayName reports whether s has the form of a replay's name (dlq.replay_name): 1..200
+// letters, digits, '.', '_' or '-'.
+func ValidReplayName(s string) bool { return replayName.MatchString(s) }
 
 // Where names a record as "topic/partition/offset", the form dlq.replayed_from uses.
 func Where(r *kgo.Record) string {

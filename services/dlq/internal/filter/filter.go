@@ -131,7 +131,7 @@ func (s Spec) Build(now time.Time) (Filter, error) {
 	if names := split(s.ReplayNames); len(names) > 0 {
 		f.replayName = map[string]bool{}
 		for _, n := range names {
-			if !replayNamePattern.MatchString(n) {
+			if !dlqrecord.ValidReplayName(n) {
 				return Filter{}, fmt.Errorf("--replay-name: %q is not a replay name (letters, digits, '.', '_', '-')", n)
 			}
 			f.replayName[n] = true
@@ -178,10 +178,7 @@ func parseStatus(s string) (statusRange, error) {
 	return statusRange{n, n}, nil
 }
 
-var (
-	agoPattern        = regexp.MustCompile(`^(\d+)d(.*)$`)
-	replayNamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
-)
+var agoPattern = regexp.MustCompile(`^(\d+)d(.*)$`)
 
 // ParseWhen reads a point in time: RFC 3339, "2006-01-02T15:04:05" (UTC), "2006-01-02" (UTC
 // midnight), or an age before now as a Go duration that may start with days ("90m", "2h",

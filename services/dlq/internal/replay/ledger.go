@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/martech/eventfwd/services/dlq/internal/dlqrecord"
 	"github.com/martech/eventfwd/services/dlq/internal/scan"
 )
 
@@ -82,7 +84,7 @@ func (l Ledger) Held(decisions ...string) map[string]string {
 	out := map[string]string{}
 	for _, e := range l.Entries {
 		for _, r := range e.Refs {
-			if len(decisions) == 0 || containsString(decisions, r.Decision) {
+			if len(decisions) == 0 || slices.Contains(decisions, r.Decision) {
 				out[RefKey(r.Partition, r.Offset)] = r.Decision
 			}
 		}
@@ -93,15 +95,6 @@ func (l Ledger) Held(decisions ...string) map[string]string {
 // RefKey names a DLQ record by partition and offset, as Ledger.Held does.
 func RefKey(partition int32, offset int64) string {
 	return strconv.Itoa(int(partition)) + "/" + strconv.FormatInt(offset, 10)
-}
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ReadLedger reads what the ledger of dlqTopic says about the replay called name. No ledger
@@ -146,7 +139,7 @@ func ReadLedger(ctx context.Context, opts []kgo.Opt, adm *kadm.Client, dlqTopic,
 // back or caps for (held-old, held-invalid, held-too-large, capped).
 func ParseHeldBy(s string) (name string, decisions []string, err error) {
 	name, d, found := strings.Cut(s, ":")
-	if !namePattern(name) {
+	if !dlqrecord.ValidReplayName(name) {
 		return "", nil, fmt.Errorf("--held-by: %q is not a replay name", name)
 	}
 	if !found {
@@ -161,19 +154,6 @@ func ParseHeldBy(s string) (name string, decisions []string, err error) {
 		}
 	}
 	return name, decisions, nil
-}
-
-// namePattern is the form of a replay name: 1..200 letters, digits, '.', '_' or '-'.
-func namePattern(s string) bool {
-	if len(s) == 0 || len(s) > 200 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // runID names a run in the ledger.
