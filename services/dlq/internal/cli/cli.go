@@ -72,7 +72,8 @@ Usage:
   dlq replay [flags]   re-publish the selected records to the events topic; resumable by --name
 
 'dlq <command> -h' lists a command's flags. list, show, stats and replay take the same filters
-(--reason, --status, --since, --until, --event-id, --partition, --from-offset, --to-offset).
+(--reason, --status, --since, --until, --event-id, --partition, --from-offset, --to-offset,
+--replayed, --replay-name, --latest, --held-by).
 Every command reads the DLQ up to its end as it was when the command started.
 
 Environment (a flag of the same meaning wins):
