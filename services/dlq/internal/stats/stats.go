@@ -39,7 +39,7 @@ type Stats struct {
 	Records int64
 	Events  int64 // distinct event_ids (the key, in any case; a record without a key is one)
 	// Duplicates are copies of a source record already counted (dlqrecord.SourceKey), left out
-	// of every count but PerPart.
+	// of every count.
 	Duplicates  int64
 	ByReason    map[string]int64
 	ByStatus    map[string]int64
@@ -75,7 +75,6 @@ func New(now time.Time) *Stats {
 
 // Add counts r, whose headers read as f, unless it is a copy of a source record already counted.
 func (s *Stats) Add(r *kgo.Record, f dlqrecord.Fields) {
-	s.PerPart[r.Partition]++
 	if k, ok := dlqrecord.SourceKey(s.seed, r); ok {
 		if has(s.sources, k) {
 			s.Duplicates++
@@ -84,6 +83,7 @@ func (s *Stats) Add(r *kgo.Record, f dlqrecord.Fields) {
 		s.sources[k] = struct{}{}
 	}
 	s.Records++
+	s.PerPart[r.Partition]++
 	if r.Key == nil {
 		s.Events++
 	} else if k := filter.EventKey(s.seed, r.Key); !has(s.events, k) {
