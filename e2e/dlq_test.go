@@ -499,7 +499,10 @@ func TestDLQKilledReplayStallsLiveTrafficBriefly(t *testing.T) {
 	})
 	took := time.Since(start)
 	t.Logf("50 fresh events behind a killed replay's open transaction were delivered in %s", took.Round(10*time.Millisecond))
-	if took > 17*time.Second {
+	// The broker aborts the transaction at its first check (every 10 s) after the 5 s timeout:
+	// 15 s at most after its first send, so a little less after the kill; 3 s for the deliveries
+	// and a loaded machine. (The previous build's 15 s timeout gave 15 to 25 s: 23 s measured.)
+	if took > 18*time.Second {
 		t.Errorf("50 fresh events took %s behind a killed replay's transaction, want at most the 5 s timeout plus the broker's 10 s check", took)
 	}
 }
