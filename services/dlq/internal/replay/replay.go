@@ -372,11 +372,10 @@ func Run(ctx context.Context, opts []kgo.Opt, c Config) (sum Summary, err error)
 		kgo.KeepControlRecords(),
 		// SetOffsets (the rewind below) must not race a rebalance.
 		kgo.BlockRebalanceOnPoll(),
-		kgo.FetchMaxPartitionBytes(1<<20),
-		// A partition whose position arrives late (its offsets were still settling from a killed
-		// run's transaction) would otherwise wait behind a fetch the broker holds for 5 s.
-		kgo.FetchMaxWait(500*time.Millisecond),
 	)
+	// One partition at a time, as a dry run reads (the fetch sizes and a short wait at each
+	// partition's end; a partition whose position arrives late, its offsets still settling from a
+	// killed run's transaction, would otherwise also wait behind a fetch the broker holds for 5 s).
 	sessOpts = append(sessOpts, scan.InOrderFetchOpts()...)
 	if c.Policy.MaxRecordBytes > 0 {
 		// A record the policy lets through must fit in a producer batch with its headers, or

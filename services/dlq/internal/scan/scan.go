@@ -93,8 +93,14 @@ func ReadInOrder(ctx context.Context, opts []kgo.Opt, topic string, plan Plan, f
 	return read(ctx, opts, topic, plan, true, fn)
 }
 
-// InOrderFetchOpts size fetches for reading one partition at a time: a whole fetch for it.
-func InOrderFetchOpts() []kgo.Opt { return []kgo.Opt{kgo.FetchMaxPartitionBytes(4 << 20)} }
+// InOrderFetchOpts suit reading one partition at a time: a whole fetch for it, and a short wait
+// at a partition's end. When a partition is done, the fetch already out for it finds no more
+// data and the broker holds it for the fetch's max wait before the next partition's fetch can
+// go out (one fetch per broker at a time): 500 ms per partition made a 6-partition dry run
+// 3.2 s instead of 1.4 s.
+func InOrderFetchOpts() []kgo.Opt {
+	return []kgo.Opt{kgo.FetchMaxPartitionBytes(4 << 20), kgo.FetchMaxWait(50 * time.Millisecond)}
+}
 
 func read(ctx context.Context, opts []kgo.Opt, topic string, plan Plan, ordered bool, fn func(*kgo.Record) bool) error {
 	remaining := make(map[int32]int64, len(plan)) // partition -> end
