@@ -27,6 +27,8 @@ const maxClientsFileBytes = 4 << 20
 // Config is the ingress's whole configuration, read from the environment.
 type Config struct {
 	Addr           string
+	AdminAddr      string
+	MaxConnections int
 	Kafka          kafka.Settings
 	EventsTopic    string
 	Clients        *auth.Clients
@@ -51,6 +53,9 @@ POST /auth/token) and writes each to Kafka, answering 202 once Kafka acknowledge
 
 Configuration is read from the environment:
   INGRESS_ADDR              listen address (default ":8080")
+  INGRESS_ADMIN_ADDR        admin listener: /healthz, /readyz, /metrics (default "127.0.0.1:8082")
+  MAX_CONNECTIONS           connections held open on INGRESS_ADDR; past it the longest idle
+                            one is closed, or a newcomer waits (default 4096, about 25 KB each)
   KAFKA_BROKERS             comma-separated host:port bootstrap brokers (default "127.0.0.1:9092")
   TOPIC_PARTITIONS          partitions of a topic created at start (default 6)
   TOPIC_REPLICATION_FACTOR  replication factor of a topic created at start (default 1)
@@ -88,6 +93,8 @@ Commands:
 func loadConfig(env *config.Env) (Config, error) {
 	cfg := Config{
 		Addr:           env.Addr("INGRESS_ADDR", ":8080"),
+		AdminAddr:      env.Addr("INGRESS_ADMIN_ADDR", "127.0.0.1:8082"),
+		MaxConnections: env.Int("MAX_CONNECTIONS", 4096, 16, 1_000_000),
 		Kafka:          kafka.ReadSettings(env),
 		EventsTopic:    env.String("EVENTS_TOPIC", kafka.DefaultEventsTopic),
 		JWTSecret:      env.String("JWT_SECRET", ""),
@@ -241,6 +248,8 @@ func readOrigins(env *config.Env, name string) []string {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("addr", c.Addr),
+		slog.String("admin_addr", c.AdminAddr),
+		slog.Int("max_connections", c.MaxConnections),
 		slog.String("kafka_brokers", strings.Join(c.Kafka.Brokers, ",")),
 		slog.Int("topic_partitions", int(c.Kafka.Partitions)),
 		slog.Int("topic_replication_factor", int(c.Kafka.ReplicationFactor)),

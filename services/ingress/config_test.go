@@ -25,10 +25,10 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []any{cfg.Addr, cfg.EventsTopic, cfg.JWTIssuer, cfg.JWTAudience, cfg.TokenTTL,
+	got := []any{cfg.Addr, cfg.AdminAddr, cfg.MaxConnections, cfg.EventsTopic, cfg.JWTIssuer, cfg.JWTAudience, cfg.TokenTTL,
 		strings.Join(cfg.EventNames, ","), cfg.ProduceTimeout, cfg.MaxBodyBytes, strings.Join(cfg.Clients.IDs(), ","),
 		strings.Join(cfg.Keys.KIDs(), ","), cfg.Keys.SigningKID(), cfg.EventLimit, cfg.TokenLimit.Burst, len(cfg.CORSOrigins)}
-	want := []any{":8080", "events.raw", "eventfwd-ingress", "eventfwd-events", time.Hour,
+	want := []any{":8080", "127.0.0.1:8082", 4096, "events.raw", "eventfwd-ingress", "eventfwd-events", time.Hour,
 		"purchase,lead", 5 * time.Second, int64(1 << 20), "app,web",
 		"default", "default", ratelimit.Limit{Rate: 1000, Burst: 2000}, 10, 0}
 	for i := range want {

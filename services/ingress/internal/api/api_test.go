@@ -81,7 +81,8 @@ type fakeChecker struct{ err error }
 func (c fakeChecker) Ready(context.Context) error { return c.err }
 
 type testServer struct {
-	handler  http.Handler
+	handler  http.Handler // the public port
+	admin    http.Handler // the admin listener
 	registry *prometheus.Registry
 }
 
@@ -101,7 +102,6 @@ func newTestServerWith(t *testing.T, pub Publisher, checker Checker, produceTime
 	cfg := Config{
 		Log:            slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Publisher:      pub,
-		Readiness:      checker,
 		Clients:        clients,
 		Tokens:         testTokens,
 		Names:          event.NewNames(event.DefaultNames...),
@@ -117,7 +117,7 @@ func newTestServerWith(t *testing.T, pub Publisher, checker Checker, produceTime
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testServer{handler: h, registry: reg}
+	return testServer{handler: h, admin: NewAdmin(cfg.Log, checker, reg), registry: reg}
 }
 
 func validToken(t *testing.T) string {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/services/ingress/internal/auth"
@@ -22,7 +21,6 @@ import (
 type Config struct {
 	Log       *slog.Logger
 	Publisher Publisher
-	Readiness Checker
 	Clients   *auth.Clients
 	Tokens    *auth.Tokens
 	// Names are the accepted event_name values.
@@ -38,11 +36,12 @@ type Config struct {
 	CORSOrigins []string
 	// OpenAPI is the API's OpenAPI document, served at GET /openapi.json.
 	OpenAPI []byte
-	// Registry receives the HTTP metrics and is what GET /metrics serves.
+	// Registry receives the HTTP metrics; the admin listener serves it (NewAdmin).
 	Registry *prometheus.Registry
 }
 
-// New returns the ingress's HTTP handler.
+// New returns the ingress's public HTTP handler. Readiness and metrics are on the admin
+// listener (NewAdmin); /healthz is on both, for load balancers that probe the public port.
 func New(cfg Config) (http.Handler, error) {
 	m, err := newHTTPMetrics(cfg.Registry)
 	if err != nil {
@@ -65,9 +64,7 @@ func New(cfg Config) (http.Handler, error) {
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, errorBody{Error: "not_found"}) })
 	r.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, errorBody{Error: "method_not_allowed"}) })
 
-	r.GET("/healthz", healthz)
-	r.GET("/readyz", readyz(cfg.Log, cfg.Readiness))
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+	r.GET("/healthz", gin.WrapF(healthz))
 	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", cfg.OpenAPI) })
 
 	r.POST("/auth/token", auth.TokenHandler(cfg.Log, cfg.Clients, cfg.Tokens, auth.NewGuard(cfg.TokenLimit)))
