@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -44,6 +45,7 @@ type Config struct {
 	EventLimit     ratelimit.Limit
 	TokenLimit     ratelimit.Limit
 	CORSOrigins    []string
+	TrustedProxies []string
 	LogLevel       slog.Level
 }
 
@@ -80,6 +82,9 @@ Configuration is read from the environment:
   TOKEN_RATE_LIMIT_PER_MIN  POST /auth/token requests per minute per IP, and failed ones
                             per client id (default 10)
   TOKEN_RATE_LIMIT_BURST    their burst (default 10)
+  TRUSTED_PROXIES           addresses or CIDRs of the load balancers in front, comma-separated
+                            (e.g. "10.0.0.0/8"); the client address is taken from their
+                            X-Forwarded-For (or X-Real-IP); none by default: the peer's address
   CORS_ALLOWED_ORIGINS      browser origins allowed to call the API, comma-separated
                             (e.g. "https://dashboard.example.com"); none by default
   LOG_LEVEL                 debug, info, warn or error (default info); the log is JSON on stderr
@@ -113,8 +118,9 @@ func loadConfig(env *config.Env) (Config, error) {
 			Rate:  env.Float("TOKEN_RATE_LIMIT_PER_MIN", 10, 0.01, 1e6) / 60,
 			Burst: env.Int("TOKEN_RATE_LIMIT_BURST", 10, 1, 1e6),
 		},
-		CORSOrigins: readOrigins(env, "CORS_ALLOWED_ORIGINS"),
-		LogLevel:    env.LogLevel(),
+		CORSOrigins:    readOrigins(env, "CORS_ALLOWED_ORIGINS"),
+		TrustedProxies: readProxies(env, "TRUSTED_PROXIES"),
+		LogLevel:       env.LogLevel(),
 	}
 	cfg.Keys = readKeys(env, cfg.JWTSecret)
 	cfg.Clients = readClients(env, cfg.ClientsFile)
@@ -244,6 +250,20 @@ func readOrigins(env *config.Env, name string) []string {
 	return origins
 }
 
+// readProxies reads the trusted proxies: each an IP address or a CIDR.
+func readProxies(env *config.Env, name string) []string {
+	proxies := env.List(name, nil)
+	for _, p := range proxies {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err != nil {
+			env.Fail(name, "%q is not an IP address or CIDR", p)
+		}
+	}
+	return proxies
+}
+
 // LogValue shows the configuration without its secrets.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
@@ -270,6 +290,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Float64("token_rate_limit_per_min", c.TokenLimit.Rate*60),
 		slog.Int("token_rate_limit_burst", c.TokenLimit.Burst),
 		slog.String("cors_allowed_origins", strings.Join(c.CORSOrigins, ",")),
+		slog.String("trusted_proxies", strings.Join(c.TrustedProxies, ",")),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 	)
 }

@@ -95,6 +95,13 @@ func TestLoadConfigErrors(t *testing.T) {
 			want: []string{"INGRESS_ADDR", "TOKEN_TTL", "PRODUCE_TIMEOUT", "MAX_BODY_BYTES", "KAFKA_BROKERS"},
 		},
 		{
+			name: "bad admin address, connection cap and proxies",
+			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients,
+				"INGRESS_ADMIN_ADDR": "8082", "MAX_CONNECTIONS": "0", "TRUSTED_PROXIES": "10.0.0.0/8,lb.example.com,10.1.0.0/33"},
+			want: []string{"INGRESS_ADMIN_ADDR", "MAX_CONNECTIONS", `TRUSTED_PROXIES: "lb.example.com" is not an IP address or CIDR`,
+				`"10.1.0.0/33" is not an IP address or CIDR`},
+		},
+		{
 			name: "bad log level",
 			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "LOG_LEVEL": "loud"},
 			want: []string{`LOG_LEVEL: "loud" is not debug, info, warn or error`},

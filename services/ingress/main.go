@@ -138,6 +138,7 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 		EventLimit:     cfg.EventLimit,
 		TokenLimit:     cfg.TokenLimit,
 		CORSOrigins:    cfg.CORSOrigins,
+		TrustedProxies: cfg.TrustedProxies,
 		OpenAPI:        openAPI,
 		Registry:       reg,
 	})

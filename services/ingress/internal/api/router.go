@@ -32,6 +32,9 @@ type Config struct {
 	EventLimit ratelimit.Limit
 	// TokenLimit bounds token requests per IP address and per client id.
 	TokenLimit ratelimit.Limit
+	// TrustedProxies are the addresses and CIDRs of the proxies whose X-Forwarded-For (or
+	// X-Real-IP) names the client; without them the peer's address is the client's.
+	TrustedProxies []string
 	// CORSOrigins are the browser origins allowed to call the API; none turns CORS off.
 	CORSOrigins []string
 	// OpenAPI is the API's OpenAPI document, served at GET /openapi.json.
@@ -53,8 +56,9 @@ func New(cfg Config) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	// Not behind a proxy we know: ClientIP must not believe X-Forwarded-For.
-	if err := r.SetTrustedProxies(nil); err != nil {
+	// ClientIP believes X-Forwarded-For only from these peers, walking it from the right past
+	// the trusted proxies; with none, it is the peer's address.
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("set trusted proxies: %w", err)
 	}
 	r.Use(requestID(), accessLog(cfg.Log, m), recovery(cfg.Log))
