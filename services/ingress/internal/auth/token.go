@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,6 +36,33 @@ func (c Claims) HasScope(scope string) bool {
 type tokenClaims struct {
 	jwt.RegisteredClaims
 	Scope string `json:"scope,omitempty"`
+}
+
+// UnmarshalJSON reads the claims strictly: exp, nbf and iat must be JSON numbers (golang-jwt
+// also takes a string of digits for them).
+func (c *tokenClaims) UnmarshalJSON(data []byte) error {
+	var dates struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if err := json.Unmarshal(data, &dates); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", dates.Exp}, {"nbf", dates.Nbf}, {"iat", dates.Iat}} {
+		if len(d.raw) > 0 && string(d.raw) != "null" && !isJSONNumber(d.raw) {
+			return fmt.Errorf("%s is not a number", d.name)
+		}
+	}
+	type plain tokenClaims // without this method
+	return json.Unmarshal(data, (*plain)(c))
+}
+
+func isJSONNumber(raw json.RawMessage) bool {
+	return raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9')
 }
 
 // maxVerifiedTokens bounds the cache of verified tokens; past it the cache starts over.
@@ -79,6 +107,8 @@ func NewTokens(keys *Keys, issuer, audience string, ttl time.Duration) *Tokens {
 			jwt.WithNotBeforeRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(Leeway),
+			// Base64 with stray bits is refused: one token, one spelling.
+			jwt.WithStrictDecoding(),
 		),
 	}
 }
