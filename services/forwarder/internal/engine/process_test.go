@@ -22,6 +22,8 @@ func TestDecodeNamesWhatIsWrongWithARecord(t *testing.T) {
 		{"valid", []byte(id), good, ""},
 		{"not JSON", []byte(id), "hello", "invalid JSON"},
 		{"wrong fields", []byte(id), `{"event_id":"` + id + `","value":-2}`, "user_id: is required"},
+		{"NUL in a field", []byte(id), strings.Replace(good, `"u"`, `"u\u0000"`, 1), "user_id: must not contain control characters"},
+		{"field given twice", []byte(id), strings.Replace(good, `"value":1`, `"value":1,"value":1`, 1), "value: given twice"},
 		{"null key", nil, good, "no key"},
 		{"key is not the event_id", []byte("other"), good, `record key "other" is not the event_id`},
 		{"oversized", []byte(id), good + strings.Repeat(" ", 300), "over the 256-byte limit"},
