@@ -86,13 +86,13 @@ type testServer struct {
 	registry *prometheus.Registry
 }
 
-func newTestServer(t *testing.T, pub Publisher, checker Checker, produceTimeout time.Duration) testServer {
+func newTestServer(t testing.TB, pub Publisher, checker Checker, produceTimeout time.Duration) testServer {
 	t.Helper()
 	return newTestServerWith(t, pub, checker, produceTimeout, func(*Config) {})
 }
 
 // newTestServerWith lets a test change the configuration before the router is built.
-func newTestServerWith(t *testing.T, pub Publisher, checker Checker, produceTimeout time.Duration, edit func(*Config)) testServer {
+func newTestServerWith(t testing.TB, pub Publisher, checker Checker, produceTimeout time.Duration, edit func(*Config)) testServer {
 	t.Helper()
 	clients, err := auth.ParseClients("web:s3cret-web,app:s3cret-app")
 	if err != nil {
@@ -120,12 +120,12 @@ func newTestServerWith(t *testing.T, pub Publisher, checker Checker, produceTime
 	return testServer{handler: h, admin: NewAdmin(cfg.Log, checker, reg), registry: reg}
 }
 
-func validToken(t *testing.T) string {
+func validToken(t testing.TB) string {
 	t.Helper()
 	return tokenFor(t, "web")
 }
 
-func tokenFor(t *testing.T, clientID string) string {
+func tokenFor(t testing.TB, clientID string) string {
 	t.Helper()
 	token, err := testTokens.Issue(auth.Client{ID: clientID, Scopes: []string{auth.ScopeEventsWrite}}, time.Now())
 	if err != nil {

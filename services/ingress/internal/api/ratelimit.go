@@ -10,8 +10,17 @@ import (
 	"github.com/martech/eventfwd/services/ingress/internal/ratelimit"
 )
 
+// bytesPerEvent is the body size an event pays for: a body costs one event per 4 KiB started
+// (a valid event, its fields at their longest, is under 3 KiB). So the rate limit bounds the CPU
+// a client can spend, whatever its bodies: a worst-case 1 MiB body, which takes about a thousand
+// times a normal event to read and check, is charged 256 events, valid or not.
+const bytesPerEvent = 4 << 10
+
+// sizeCost is what a body of n bytes costs, in events.
+func sizeCost(n int) int { return max(1, (n+bytesPerEvent-1)/bytesPerEvent) }
+
 // eventLimiter is each client's token bucket, counted in events: POST /events costs one, a
-// batch one per item. Every answer on the event routes carries the RateLimit-* headers; a 429
+// batch one per item, and a large body one per 4 KiB (bytesPerEvent) if that is more. Every answer on the event routes carries the RateLimit-* headers; a 429
 // also carries Retry-After.
 type eventLimiter struct {
 	buckets *ratelimit.Keyed
