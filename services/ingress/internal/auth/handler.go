@@ -68,23 +68,43 @@ const maxKeyedIDBytes = 64
 //     and only when it must run (a secret already known good costs no bcrypt): guesses from
 //     elsewhere never spend a real client's budget, so they cannot lock it out, and unknown ids
 //     are budgeted exactly like known ones, so a 429 tells nothing about whether an id exists;
+//   - every client id has a budget of secret checks too; once guesses from many addresses have
+//     spent it, only addresses that have not failed for that id lately are still checked (an
+//     address that guessed waits out its own budget; one that never failed, such as the real
+//     client's, goes through);
 //   - at most a few secrets are checked at once, the rest answered 503 at once, so a flood of
 //     guesses from many addresses costs a bounded share of the CPU.
 type Guard struct {
-	byAddr, checks *ratelimit.Keyed
+	byAddr, checks, idChecks *ratelimit.Keyed
 	// verifying holds a slot per secret check under way.
 	verifying chan struct{}
 }
 
-// NewGuard returns a Guard giving each address, and each (client id, address) pair, a bucket of
-// shape l.
+// NewGuard returns a Guard giving each address, each (client id, address) pair and each client
+// id a bucket of shape l.
 func NewGuard(l ratelimit.Limit) *Guard {
 	limitFor := func(string) ratelimit.Limit { return l }
 	return &Guard{
 		byAddr:    ratelimit.NewKeyed(limitFor, maxGuardKeys),
 		checks:    ratelimit.NewKeyed(limitFor, maxGuardKeys),
+		idChecks:  ratelimit.NewKeyed(limitFor, maxGuardKeys),
 		verifying: make(chan struct{}, defaultMaxVerifying()),
 	}
+}
+
+// reserveCheck takes the budgets a secret check of id from source spends, before it runs, or
+// returns the refusal to answer.
+func (g *Guard) reserveCheck(source, id string, now time.Time) (ratelimit.Decision, bool) {
+	pair := g.checks.Take(checkKey(source, id), 1, now)
+	if !pair.Allowed {
+		return pair, false
+	}
+	// The address has not failed for this id lately when its budget was full until now.
+	clean := pair.Remaining >= pair.Limit-1
+	if perID := g.idChecks.Take(checkKey("", id), 1, now); !perID.Allowed && !clean {
+		return perID, false
+	}
+	return pair, true
 }
 
 // checkKey is the budget key of secret checks for a client id from a source.
@@ -131,7 +151,7 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Gua
 		if !ok {
 			// The budget is taken before the check runs, so concurrent requests cannot all
 			// pass a check made before bcrypt and spend it after.
-			if d := guard.checks.Take(checkKey(source, creds.id), 1, now); !d.Allowed {
+			if d, ok := guard.reserveCheck(source, creds.id, now); !ok {
 				log.InfoContext(ctx, "token request limited", "ip", c.ClientIP(), clients.LogAttr(creds.id))
 				tooManyRequests(c, d)
 				return

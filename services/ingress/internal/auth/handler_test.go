@@ -259,6 +259,14 @@ func TestTokenHandlerGuard(t *testing.T) {
 			want: []int{ok, refused, ok, refused, limited},
 		},
 		{
+			// Once guesses from many addresses spent the id's budget, an address that failed
+			// for it lately is refused, one that never did is still checked.
+			name: "id under attack: only addresses without failures are checked",
+			give: []give{{"10.0.0.1", "web", "a"}, {"10.0.0.2", "web", "b"}, {"10.0.0.1", "web", "c"},
+				{"10.0.0.3", "web", "d"}, {"10.0.0.4", "web", "s3cret-web"}},
+			want: []int{refused, refused, limited, refused, ok},
+		},
+		{
 			// Unknown ids are budgeted like known ones, so that a 429 tells nothing about
 			// whether an id exists.
 			name: "unknown and known ids answer alike",
@@ -296,7 +304,9 @@ func TestTokenHandlerGuardFileClient(t *testing.T) {
 			name: "secret verified before gets through from another address",
 			give: []guardRequest{{"10.0.0.1", "dash", "s3cret-dash"}, {"10.0.0.2", "dash", "a"}, {"10.0.0.2", "dash", "b"},
 				{"10.0.0.2", "dash", "s3cret-dash"}, {"10.0.0.4", "dash", "s3cret-dash"}},
-			want: []int{http.StatusOK, http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusOK},
+			// The first check spent one of the id's two; the third request is a second failure
+			// from 10.0.0.2 once the id's budget is spent.
+			want: []int{http.StatusOK, http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusTooManyRequests, http.StatusOK},
 		},
 		{
 			// Guesses from other addresses cannot lock the client out, even before its
