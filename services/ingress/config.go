@@ -38,6 +38,8 @@ type Config struct {
 	Keys           *auth.Keys
 	JWTIssuer      string
 	JWTAudience    string
+	// External is set when the tokens of an outside OpenID Connect provider are accepted too.
+	External       *auth.ExternalConfig
 	TokenTTL       time.Duration
 	EventNames     []string
 	ProduceTimeout time.Duration
@@ -73,6 +75,13 @@ Configuration is read from the environment:
   JWT_ISSUER                token issuer, iss (default "eventfwd-ingress")
   JWT_AUDIENCE              token audience, aud (default "eventfwd-events")
   TOKEN_TTL                 token lifetime, 1m..24h (default 1h)
+  JWT_JWKS_URL              an OpenID Connect provider's JWK Set (its jwks_uri, https); its
+                            access tokens (RS256, ES256 or EdDSA) are accepted besides ours
+  JWT_EXTERNAL_ISSUER       the iss those tokens must carry; required with JWT_JWKS_URL
+  JWT_EXTERNAL_AUDIENCE     the aud those tokens must carry; required with JWT_JWKS_URL
+  JWT_EXTERNAL_SCOPE_CLAIM  the claim holding their scopes (default: scope, else scp)
+  JWT_JWKS_REFRESH_INTERVAL how often the keys are fetched again, and the least time between
+                            fetches for tokens with an unknown kid, 10s..24h (default 5m)
   EVENT_NAMES               accepted event_name values (default "purchase,lead")
   PRODUCE_TIMEOUT           longest wait for Kafka before answering 503, 100ms..10s (default 5s)
   MAX_BODY_BYTES            largest POST /events body accepted, in bytes (default 1048576);
@@ -122,12 +131,49 @@ func loadConfig(env *config.Env) (Config, error) {
 		TrustedProxies: readProxies(env, "TRUSTED_PROXIES"),
 		LogLevel:       env.LogLevel(),
 	}
+	cfg.External = readExternal(env)
 	cfg.Keys = readKeys(env, cfg.JWTSecret)
 	cfg.Clients = readClients(env, cfg.ClientsFile)
 	if err := env.Err(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// readExternal reads the external OpenID Connect provider, if any: JWT_JWKS_URL with the issuer
+// and audience its tokens must carry.
+func readExternal(env *config.Env) *auth.ExternalConfig {
+	ext := &auth.ExternalConfig{
+		JWKSURL:         env.String("JWT_JWKS_URL", ""),
+		Issuer:          env.String("JWT_EXTERNAL_ISSUER", ""),
+		Audience:        env.String("JWT_EXTERNAL_AUDIENCE", ""),
+		ScopeClaim:      env.String("JWT_EXTERNAL_SCOPE_CLAIM", ""),
+		RefreshInterval: env.Duration("JWT_JWKS_REFRESH_INTERVAL", 5*time.Minute, 10*time.Second, 24*time.Hour),
+	}
+	if ext.JWKSURL == "" {
+		for _, name := range []string{"JWT_EXTERNAL_ISSUER", "JWT_EXTERNAL_AUDIENCE", "JWT_EXTERNAL_SCOPE_CLAIM"} {
+			if env.String(name, "") != "" {
+				env.Fail(name, "is set without JWT_JWKS_URL")
+			}
+		}
+		return nil
+	}
+	u, err := url.Parse(ext.JWKSURL)
+	loopback := false
+	if err == nil {
+		ip, _ := netip.ParseAddr(u.Hostname())
+		loopback = u.Hostname() == "localhost" || ip.IsLoopback()
+	}
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && loopback) {
+		env.Fail("JWT_JWKS_URL", "%q is not an https URL (http only to a loopback address)", ext.JWKSURL)
+	}
+	if ext.Issuer == "" {
+		env.Fail("JWT_EXTERNAL_ISSUER", "is required with JWT_JWKS_URL")
+	}
+	if ext.Audience == "" {
+		env.Fail("JWT_EXTERNAL_AUDIENCE", "is required with JWT_JWKS_URL")
+	}
+	return ext
 }
 
 // readKeys builds the signing and verification keys from JWT_SECRET (key id "default"),
@@ -264,6 +310,20 @@ func readProxies(env *config.Env, name string) []string {
 	return proxies
 }
 
+// externalLog shows the external provider's settings, or "none".
+func externalLog(e *auth.ExternalConfig) slog.Value {
+	if e == nil {
+		return slog.StringValue("none")
+	}
+	return slog.GroupValue(
+		slog.String("jwks_url", e.JWKSURL),
+		slog.String("issuer", e.Issuer),
+		slog.String("audience", e.Audience),
+		slog.String("scope_claim", e.ScopeClaim),
+		slog.String("refresh_interval", e.RefreshInterval.String()),
+	)
+}
+
 // LogValue shows the configuration without its secrets.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
@@ -282,6 +342,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwt_issuer", c.JWTIssuer),
 		slog.String("jwt_audience", c.JWTAudience),
 		slog.String("token_ttl", c.TokenTTL.String()),
+		slog.Any("external", externalLog(c.External)),
 		slog.String("event_names", strings.Join(c.EventNames, ",")),
 		slog.String("produce_timeout", c.ProduceTimeout.String()),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),

@@ -102,6 +102,16 @@ func TestLoadConfigErrors(t *testing.T) {
 				`"10.1.0.0/33" is not an IP address or CIDR`},
 		},
 		{
+			name: "external provider half set",
+			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "JWT_JWKS_URL": "http://idp.example.com/jwks"},
+			want: []string{`JWT_JWKS_URL: "http://idp.example.com/jwks" is not an https URL`, "JWT_EXTERNAL_ISSUER: is required", "JWT_EXTERNAL_AUDIENCE: is required"},
+		},
+		{
+			name: "external issuer without a JWK Set",
+			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "JWT_EXTERNAL_ISSUER": "https://idp.example.com/"},
+			want: []string{"JWT_EXTERNAL_ISSUER: is set without JWT_JWKS_URL"},
+		},
+		{
 			name: "bad log level",
 			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "LOG_LEVEL": "loud"},
 			want: []string{`LOG_LEVEL: "loud" is not debug, info, warn or error`},
@@ -123,6 +133,20 @@ func TestLoadConfigErrors(t *testing.T) {
 				t.Errorf("error %q shows a secret or spans lines", msg)
 			}
 		})
+	}
+}
+
+func TestLoadConfigExternal(t *testing.T) {
+	cfg, err := loadConfig(config.FromMap(map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients,
+		"JWT_JWKS_URL": "https://idp.example.com/.well-known/jwks.json", "JWT_EXTERNAL_ISSUER": "https://idp.example.com/",
+		"JWT_EXTERNAL_AUDIENCE": "eventfwd", "JWT_EXTERNAL_SCOPE_CLAIM": "scp"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := auth.ExternalConfig{JWKSURL: "https://idp.example.com/.well-known/jwks.json", Issuer: "https://idp.example.com/",
+		Audience: "eventfwd", ScopeClaim: "scp", RefreshInterval: 5 * time.Minute}
+	if cfg.External == nil || *cfg.External != want {
+		t.Errorf("External = %+v, want %+v", cfg.External, want)
 	}
 }
 

@@ -127,11 +127,22 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 		return fmt.Errorf("create producer: %w", err)
 	}
 
+	tokens := auth.NewTokens(cfg.Keys, cfg.JWTIssuer, cfg.JWTAudience, cfg.TokenTTL)
+	if cfg.External != nil {
+		ext := *cfg.External
+		ext.Log = log
+		external, err := auth.NewExternal(ctx, ext)
+		if err != nil {
+			return fmt.Errorf("JWT_JWKS_URL: %w", err)
+		}
+		tokens.AcceptExternal(external)
+	}
+
 	handler, err := api.New(api.Config{
 		Log:            log,
 		Publisher:      producer,
 		Clients:        cfg.Clients,
-		Tokens:         auth.NewTokens(cfg.Keys, cfg.JWTIssuer, cfg.JWTAudience, cfg.TokenTTL),
+		Tokens:         tokens,
 		Names:          event.NewNames(cfg.EventNames...),
 		ProduceTimeout: cfg.ProduceTimeout,
 		MaxBodyBytes:   cfg.MaxBodyBytes,

@@ -16,6 +16,9 @@ import (
 // times a normal event to read and check, is charged 256 events, valid or not.
 const bytesPerEvent = 4 << 10
 
+// maxExternalBuckets bounds the buckets of users an external provider's tokens name.
+const maxExternalBuckets = 100_000
+
 // sizeCost is what a body of n bytes costs, in events.
 func sizeCost(n int) int { return max(1, (n+bytesPerEvent-1)/bytesPerEvent) }
 
@@ -33,8 +36,8 @@ func newEventLimiter(clients *auth.Clients, def ratelimit.Limit) *eventLimiter {
 		}
 		return def
 	}
-	// Only configured clients get past auth.Require, so the bound is never reached.
-	return &eventLimiter{buckets: ratelimit.NewKeyed(limitFor, len(clients.IDs())+1)}
+	// Configured clients, and the users of an external provider, least recently seen first out.
+	return &eventLimiter{buckets: ratelimit.NewKeyed(limitFor, len(clients.IDs())+maxExternalBuckets)}
 }
 
 // take takes n events from the client's bucket, or answers 429 and reports false.

@@ -40,13 +40,17 @@ func Require(tokens *Tokens, clients *Clients, scope string) gin.HandlerFunc {
 			refuse(c, description)
 			return
 		}
-		client, known := clients.Lookup(claims.ClientID)
-		if !known {
-			refuse(c, "token is invalid")
-			return
+		granted := claims.HasScope(scope)
+		if !claims.External {
+			client, known := clients.Lookup(claims.ClientID)
+			if !known {
+				refuse(c, "token is invalid")
+				return
+			}
+			// The client must still be granted the scope: taking it away revokes older tokens too.
+			granted = granted && slices.Contains(client.Scopes, scope)
 		}
-		// The client must still be granted the scope: taking it away revokes older tokens too.
-		if !claims.HasScope(scope) || !slices.Contains(client.Scopes, scope) {
+		if !granted {
 			c.Header("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
 			c.AbortWithStatusJSON(http.StatusForbidden, ErrorResponse{
 				Error:       "insufficient_scope",

@@ -24,6 +24,9 @@ var ErrInvalidToken = errors.New("invalid token")
 type Claims struct {
 	ClientID string
 	Scopes   []string
+	// External is set for a token an external provider issued (ClientID is then
+	// ExternalPrefix + its subject): no configured client stands behind it.
+	External bool
 }
 
 // HasScope reports whether the token grants scope.
@@ -76,6 +79,8 @@ type Tokens struct {
 	audience string
 	ttl      time.Duration
 	parser   *jwt.Parser
+	// external, when set, verifies the tokens of an outside provider (AcceptExternal).
+	external *External
 
 	// verified remembers the tokens that passed, until they expire: a client sends the same
 	// token with every request for an hour, and parsing and checking it again each time cost
@@ -112,6 +117,10 @@ func NewTokens(keys *Keys, issuer, audience string, ttl time.Duration) *Tokens {
 		),
 	}
 }
+
+// AcceptExternal makes Verify accept the access tokens e verifies besides our own: a token
+// signed with another algorithm than our HS256 goes to e. Call it before serving.
+func (t *Tokens) AcceptExternal(e *External) { t.external = e }
 
 // TTL is how long an issued token is valid.
 func (t *Tokens) TTL() time.Duration { return t.ttl }
@@ -154,7 +163,11 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 		return v.claims, nil
 	}
 
-	claims, expiresAt, err := t.verify(token)
+	verify := t.verify
+	if t.external != nil && headerAlg(token) != jwt.SigningMethodHS256.Alg() {
+		verify = t.external.verify
+	}
+	claims, expiresAt, err := verify(token)
 	if err != nil {
 		return Claims{}, err
 	}
