@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/martech/eventfwd/services/ingress/internal/ratelimit"
 )
@@ -69,16 +72,21 @@ const maxKeyedIDBytes = 64
 //     elsewhere never spend a real client's budget, so they cannot lock it out, and unknown ids
 //     are budgeted exactly like known ones, so a 429 tells nothing about whether an id exists;
 //   - every client id has a budget of secret checks too; once guesses from many addresses have
-//     spent it, only addresses that have not failed for that id lately are still checked (an
-//     address that guessed waits out its own budget; one that never failed, such as the real
-//     client's, goes through);
+//     spent it, an address that failed for that id within the last minute is refused at once,
+//     while one that did not (such as the real client's) is still checked;
 //   - at most a few secrets are checked at once, the rest answered 503 at once, so a flood of
-//     guesses from many addresses costs a bounded share of the CPU.
+//     guesses from many addresses costs a bounded share of the CPU. A 503 counts no failure.
 type Guard struct {
 	byAddr, checks, idChecks *ratelimit.Keyed
+	// failed is when each (client id, address) pair last failed a check.
+	failed *failures
 	// verifying holds a slot per secret check under way.
 	verifying chan struct{}
 }
+
+// failurePenalty is how long an address that failed a check for a client id under attack is
+// refused further checks for it.
+const failurePenalty = time.Minute
 
 // NewGuard returns a Guard giving each address, each (client id, address) pair and each client
 // id a bucket of shape l.
@@ -88,6 +96,7 @@ func NewGuard(l ratelimit.Limit) *Guard {
 		byAddr:    ratelimit.NewKeyed(limitFor, maxGuardKeys),
 		checks:    ratelimit.NewKeyed(limitFor, maxGuardKeys),
 		idChecks:  ratelimit.NewKeyed(limitFor, maxGuardKeys),
+		failed:    newFailures(maxGuardKeys),
 		verifying: make(chan struct{}, defaultMaxVerifying()),
 	}
 }
@@ -95,16 +104,47 @@ func NewGuard(l ratelimit.Limit) *Guard {
 // reserveCheck takes the budgets a secret check of id from source spends, before it runs, or
 // returns the refusal to answer.
 func (g *Guard) reserveCheck(source, id string, now time.Time) (ratelimit.Decision, bool) {
-	pair := g.checks.Take(checkKey(source, id), 1, now)
-	if !pair.Allowed {
-		return pair, false
+	pair := checkKey(source, id)
+	d := g.checks.Take(pair, 1, now)
+	if !d.Allowed {
+		return d, false
 	}
-	// The address has not failed for this id lately when its budget was full until now.
-	clean := pair.Remaining >= pair.Limit-1
-	if perID := g.idChecks.Take(checkKey("", id), 1, now); !perID.Allowed && !clean {
+	perID := g.idChecks.Take(checkKey("", id), 1, now)
+	if since := g.failed.since(pair, now); !perID.Allowed && since < failurePenalty {
+		perID.RetryAfter = max(perID.RetryAfter, failurePenalty-since)
 		return perID, false
 	}
-	return pair, true
+	return d, true
+}
+
+// failures remembers when each key last failed; the least recently failed is forgotten first.
+type failures struct {
+	mu   sync.Mutex
+	last *simplelru.LRU[string, time.Time]
+}
+
+func newFailures(size int) *failures {
+	last, err := simplelru.NewLRU[string, time.Time](size, nil)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return &failures{last: last}
+}
+
+func (f *failures) mark(key string, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last.Add(key, now)
+}
+
+// since is how long ago key last failed; forever when it never did.
+func (f *failures) since(key string, now time.Time) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t, ok := f.last.Peek(key); ok {
+		return now.Sub(t)
+	}
+	return math.MaxInt64
 }
 
 // checkKey is the budget key of secret checks for a client id from a source.
@@ -168,6 +208,7 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Gua
 			<-guard.verifying
 		}
 		if !ok {
+			guard.failed.mark(checkKey(source, creds.id), now)
 			log.InfoContext(ctx, "token refused", "ip", c.ClientIP(), clients.LogAttr(creds.id))
 			if creds.basic {
 				c.Header("WWW-Authenticate", `Basic realm="eventfwd"`)
