@@ -199,7 +199,7 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Gua
 			select {
 			case guard.verifying <- struct{}{}:
 			default:
-				log.WarnContext(ctx, "token request refused: secret checks busy", "ip", c.ClientIP(), clients.LogAttr(creds.id))
+				log.InfoContext(ctx, "token request refused: secret checks busy", "ip", c.ClientIP(), clients.LogAttr(creds.id))
 				c.Header("Retry-After", "1")
 				c.JSON(http.StatusServiceUnavailable, ErrorResponse{Error: "temporarily_unavailable", Description: "too many token requests are being checked; retry later"})
 				return
