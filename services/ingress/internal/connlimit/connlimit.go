@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // retryInterval is how often a full Accept looks again for an idle connection to close.
@@ -22,17 +24,22 @@ type Listener struct {
 	done  chan struct{}
 	once  sync.Once
 
-	mu   sync.Mutex
-	idle map[net.Conn]time.Time // since when each idle connection waits for a request
+	mu sync.Mutex
+	// idle are the connections waiting for a request, the one idle longest oldest.
+	idle *simplelru.LRU[*conn, struct{}]
 }
 
 // New wraps ln to hold at most max connections.
 func New(ln net.Listener, max int) *Listener {
+	idle, err := simplelru.NewLRU[*conn, struct{}](max, nil) // never full: max connections at most
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
 	return &Listener{
 		Listener: ln,
 		slots:    make(chan struct{}, max),
 		done:     make(chan struct{}),
-		idle:     make(map[net.Conn]time.Time),
+		idle:     idle,
 	}
 }
 
@@ -85,34 +92,25 @@ func (l *Listener) ConnState(c net.Conn, state http.ConnState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if state == http.StateIdle {
-		l.idle[cc] = time.Now()
+		l.idle.Add(cc, struct{}{})
 	} else {
-		delete(l.idle, cc)
+		l.idle.Remove(cc)
 	}
 }
 
-func (l *Listener) forget(c net.Conn) {
+func (l *Listener) forget(c *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.idle, c)
+	l.idle.Remove(c)
 }
 
 // closeLongestIdle closes the connection idle longest and reports whether there was one. Its
 // slot is free once the close is done.
 func (l *Listener) closeLongestIdle() bool {
 	l.mu.Lock()
-	var (
-		oldest net.Conn
-		since  time.Time
-	)
-	for c, t := range l.idle {
-		if oldest == nil || t.Before(since) {
-			oldest, since = c, t
-		}
-	}
-	delete(l.idle, oldest)
+	oldest, _, ok := l.idle.RemoveOldest()
 	l.mu.Unlock()
-	if oldest == nil {
+	if !ok {
 		return false
 	}
 	_ = oldest.Close()
