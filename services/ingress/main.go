@@ -209,9 +209,10 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 	return nil
 }
 
-// maxHeaderBytes bounds a request's headers on the public port. Tokens are under 2 KB; net/http
-// allows 4 KiB over this, and answers 431 past it.
-const maxHeaderBytes = 8 << 10
+// maxHeaderBytes bounds a request's headers on the public port. Our tokens are under 2 KB, an
+// identity provider's up to a few (Entra ID's with group claims near 8); net/http allows 4 KiB
+// over this, and answers 431 past it.
+const maxHeaderBytes = 16 << 10
 
 // publicServer is the http.Server of the public port, serving handler on a connection-capped
 // listener.

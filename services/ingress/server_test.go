@@ -31,6 +31,7 @@ func TestPublicServerRefusesLargeHeaders(t *testing.T) {
 		want  int
 	}{
 		{name: "a token of 2 KB", token: 2 << 10, want: http.StatusOK},
+		{name: "an identity provider's token of 10 KB", token: 10 << 10, want: http.StatusOK},
 		{name: "a token of 32 KB", token: 32 << 10, want: http.StatusRequestHeaderFieldsTooLarge},
 	}
 	for _, tt := range tests {

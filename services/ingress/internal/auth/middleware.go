@@ -10,8 +10,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// maxTokenBytes is the longest bearer token parsed; ours are under 1 KB, an IdP's a few.
-const maxTokenBytes = 4 << 10
+// maxTokenBytes is the longest bearer token parsed; ours are under 1 KB, an identity provider's
+// a few (Entra ID's with group claims near 8).
+const maxTokenBytes = 12 << 10
 
 // clientIDKey is where Require leaves the authenticated client id in the Gin context.
 const clientIDKey = "auth.client_id"
