@@ -125,7 +125,7 @@ func TestDashboardQueriesReturnDataFromRealPrometheus(t *testing.T) {
 	_, fwdAdmin := startForwarder(t, n, s, fastRetries...)
 
 	prom := startPrometheus(t, promBin, map[string]string{
-		"ingress":       ingressMetricsAddr(t, in),
+		"ingress":       strings.TrimPrefix(in.admin, "http://"), // /metrics is on the admin listener
 		"forwarder":     strings.TrimPrefix(fwdAdmin, "http://"),
 		"adeventsx-sim": strings.TrimPrefix(s.url, "http://"),
 	})
@@ -363,10 +363,4 @@ func (p *prometheus) api(path string, params url.Values) ([]promSeries, error) {
 		return nil, fmt.Errorf("%s %s: %s", path, params.Get("query"), body.Error)
 	}
 	return body.Data.Result, nil
-}
-
-// ingressMetricsAddr is where the ingress serves /metrics.
-func ingressMetricsAddr(t *testing.T, in *ingress) string {
-	t.Helper()
-	return strings.TrimPrefix(in.url, "http://")
 }

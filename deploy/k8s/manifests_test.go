@@ -471,10 +471,8 @@ func configOf(t *testing.T, o *objects) map[string]string {
 	return cm.Data
 }
 
-// runtimeEnv are settings of the Go runtime, not of our binaries, and INGRESS_ADMIN_ADDR, the
-// contract's admin listener for the ingress (/healthz, /readyz, /metrics off the public port).
-// TODO(ops): drop INGRESS_ADMIN_ADDR here once the ingress's admin listener is merged.
-var runtimeEnv = map[string]bool{"GOMEMLIMIT": true, "INGRESS_ADMIN_ADDR": true}
+// runtimeEnv are settings of the Go runtime, not of our binaries.
+var runtimeEnv = map[string]bool{"GOMEMLIMIT": true}
 
 // checkEnvNames checks that every variable a container is given is one its binary reads (a
 // quoted name in its Go source or in libs/), so a misspelled setting is not silently ignored.
