@@ -219,10 +219,10 @@ func TestTracesFollowAnEventAcrossKafka(t *testing.T) {
 		t.Errorf("replayed receive span: parent %q, links %v; want a root linked to %s/%s (the dead-letter write)",
 			replayed.parent, replayed.links, request.trace, dlqWrite.id)
 	}
-	d := rcv.find(func(s span) bool { return s.trace == replayed.trace && s.name == "adeventsx deliver" })
-	if len(d) != 1 || d[0].parent != replayed.id {
-		t.Errorf("the replayed event's delivery is not in the replay's trace:%s", rcv.describe())
-	}
+	waitFor(t, 30*time.Second, func() (bool, string) {
+		d := rcv.find(func(s span) bool { return s.trace == replayed.trace && s.name == "adeventsx deliver" })
+		return len(d) == 1 && d[0].parent == replayed.id, "the replayed event's delivery in the replay's trace:" + rcv.describe()
+	})
 	// Nothing traced the marker topic.
 	if m := rcv.find(func(s span) bool { return strings.HasPrefix(s.name, n.delivered) }); len(m) != 0 {
 		t.Errorf("%d spans on the marker topic", len(m))

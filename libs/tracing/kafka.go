@@ -81,7 +81,7 @@ func (h *KafkaHooks) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 // OnFetchRecordBuffered starts the receive span from the record's headers.
 func (h *KafkaHooks) OnFetchRecordBuffered(r *kgo.Record) {
 	switch {
-	case !h.topics[r.Topic]:
+	case !h.topics[r.Topic] || r.Attrs.IsControl(): // a kept transaction marker is no event
 	case !h.recording:
 		if _, ok := deadletter.Header(r.Headers, "traceparent"); ok {
 			r.Context = h.prop.Extract(context.Background(), kotel.NewRecordCarrier(r))
@@ -95,7 +95,7 @@ func (h *KafkaHooks) OnFetchRecordBuffered(r *kgo.Record) {
 
 // OnFetchRecordUnbuffered ends the receive span when the record is handed to the application.
 func (h *KafkaHooks) OnFetchRecordUnbuffered(r *kgo.Record, polled bool) {
-	if h.recording && h.topics[r.Topic] {
+	if h.recording && h.topics[r.Topic] && !r.Attrs.IsControl() {
 		h.child.OnFetchRecordUnbuffered(r, polled)
 	}
 }
