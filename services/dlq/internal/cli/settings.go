@@ -102,6 +102,9 @@ func connect(ctx context.Context, s Settings) (*kadm.Client, func(), error) {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
+		if err := kafka.Explain(err, s.Kafka, "connect"); kafka.IsRefused(err) {
+			return nil, nil, exitErr(ExitUnreachable, "%v", err)
+		}
 		return nil, nil, exitErr(ExitUnreachable, "cannot reach Kafka at %s within %s: %v",
 			strings.Join(s.Kafka.Brokers, ","), s.Timeout, err)
 	}
