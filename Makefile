@@ -24,6 +24,7 @@ build:
 	go build -o bin/adeventsx-sim ./services/adeventsx-sim
 	go build -o bin/dlq ./services/dlq
 	go build -o bin/devrun ./deploy/devrun
+	go build -o bin/kafka-acls ./deploy/acls
 
 run: build
 	@./bin/devrun
