@@ -60,7 +60,9 @@ func TestMain(m *testing.M) {
 		c.Close()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	stopOwnBrokers()
+	os.Exit(code)
 }
 
 // names are the topics and group of one test, so tests never see each other's records.

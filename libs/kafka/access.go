@@ -2,10 +2,13 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -73,18 +76,35 @@ func allowed(ops int32, need []Op, s Settings, resource string) error {
 
 // CheckGroup refuses, naming the group, when the cluster does not allow us to read (join and
 // commit in) the consumer group. The group need not exist yet.
+// A group coordinator still loading (a new cluster creating __consumer_offsets) is waited for.
 func CheckGroup(ctx context.Context, cl *kgo.Client, s Settings, group string) error {
 	req := kmsg.NewPtrDescribeGroupsRequest()
 	req.Groups = []string{group}
 	req.IncludeAuthorizedOperations = true
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return fmt.Errorf("describe group %s: %w", group, Explain(err, s, "READ group "+group))
+	var resp *kmsg.DescribeGroupsResponse
+	check := func() error {
+		var err error
+		resp, err = req.RequestWith(ctx, cl)
+		if err == nil && len(resp.Groups) == 1 {
+			err = kerr.ErrorForCode(resp.Groups[0].ErrorCode)
+			// Newer brokers say so of a group that does not exist yet, once they found us
+			// allowed to describe it; its authorized operations are then unknown.
+			if errors.Is(err, kerr.GroupIDNotFound) {
+				resp.Groups[0].AuthorizedOperations = unknownOps
+				err = nil
+			}
+		}
+		if err != nil && !kerr.IsRetriable(err) {
+			return backoff.Permanent(err)
+		}
+		return err
+	}
+	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(50*time.Millisecond),
+		backoff.WithMaxInterval(time.Second), backoff.WithMaxElapsedTime(0))
+	if err := backoff.Retry(check, backoff.WithContext(b, ctx)); err != nil {
+		return Explain(fmt.Errorf("describe group %s: %w", group, err), s, "READ group "+group)
 	}
 	for _, g := range resp.Groups {
-		if err := kerr.ErrorForCode(g.ErrorCode); err != nil {
-			return Explain(fmt.Errorf("group %s: %w", group, err), s, "READ group "+group)
-		}
 		if g.AuthorizedOperations == unknownOps {
 			continue
 		}
