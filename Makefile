@@ -29,13 +29,18 @@ build:
 run: build
 	@./bin/devrun
 
-# kcat is the outside Kafka client the integration tests use as an upstream producer would.
+# kcat is the outside Kafka client the integration tests use as an upstream producer would;
+# openssl makes the certificates of the secured broker the security tests start.
 tools:
 	@command -v kcat >/dev/null || { \
 	  echo "installing kcat (apt-get)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -qq kcat >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat; }; }
 	@kcat -V | head -1
+	@command -v openssl >/dev/null || { \
+	  echo "installing openssl (apt-get): the secured test broker's certificates"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq openssl >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openssl; }; }
 
 kafka-up:
 	@$(KAFKA) up
