@@ -60,6 +60,8 @@ e2e-test: build tools
 	  echo "== e2e: real Apache Kafka on 127.0.0.1:$${KAFKA_PORT:-9092}"; \
 	  (cd e2e && E2E_KAFKA_BROKERS=127.0.0.1:$${KAFKA_PORT:-9092} E2E_KAFKA_CTL=$(CURDIR)/$(KAFKA) E2E_BIN=$(CURDIR)/bin \
 	    go test -count=1 -timeout 20m -v ./...); \
+	  echo "== e2e: the testcontainers-go path (E2E_KAFKA=container; one SKIP line without a container engine)"; \
+	  (cd e2e && E2E_KAFKA=container go test -count=1 -timeout 10m -run 'TestPipelineDeliversAnAcceptedEventTransformed' -v ./... | grep -v '^=== RUN'); \
 	  echo "== schemathesis: the ingress against its OpenAPI document"; \
 	  KAFKA_BROKERS=127.0.0.1:$${KAFKA_PORT:-9092} BIN_DIR=$(CURDIR)/bin services/ingress/schemathesis.sh; \
 	else \

@@ -47,6 +47,9 @@ func TestMain(m *testing.M) {
 	if binDir == "" {
 		binDir, _ = filepath.Abs("../bin")
 	}
+	if containerMode() {
+		os.Exit(runInContainer(m.Run))
+	}
 	if brokers == "" {
 		fmt.Fprintln(os.Stderr, "!! E2E_KAFKA_BROKERS is not set: these tests run on kfake, NOT a real Kafka broker !!")
 		c, err := kfake.NewCluster(kfake.NumBrokers(1))
