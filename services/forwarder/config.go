@@ -35,8 +35,9 @@ Environment (defaults in brackets):
   EVENT_NAMES                accepted event_name values [purchase,lead]
   DEDUPE_WINDOW              how long a delivered event_id is remembered [24h]
   DEDUPE_CACHE_SIZE          event_ids kept in memory [2000000]
-  MAX_IN_FLIGHT              records worked on at once [256]
-  MAX_IN_FLIGHT_PER_PARTITION records worked on at once per partition [64]
+  MAX_IN_FLIGHT              requests to AdEventsX at once, at most: the adaptive limit's
+                             ceiling [2048]
+  MAX_IN_FLIGHT_PER_PARTITION records worked on at once per partition [512]
   MAX_RECORD_BYTES           larger records (key, value and headers) are dead-lettered as
                              invalid, without their payload [921600]; above that default,
                              raise max.message.bytes of the topics to match
@@ -109,8 +110,8 @@ func loadConfig(env *config.Env) (Config, error) {
 		Names:         env.List("EVENT_NAMES", event.DefaultNames),
 		DedupeWindow:  env.Duration("DEDUPE_WINDOW", 24*time.Hour, time.Minute, 30*24*time.Hour),
 		DedupeSize:    env.Int("DEDUPE_CACHE_SIZE", 2_000_000, 1000, 100_000_000),
-		MaxInFlight:   env.Int("MAX_IN_FLIGHT", 256, 1, 100_000),
-		MaxPerPart:    env.Int("MAX_IN_FLIGHT_PER_PARTITION", 64, 1, 100_000),
+		MaxInFlight:   env.Int("MAX_IN_FLIGHT", 2048, 1, 100_000),
+		MaxPerPart:    env.Int("MAX_IN_FLIGHT_PER_PARTITION", 512, 1, 100_000),
 		MaxRecord:     env.Int("MAX_RECORD_BYTES", deadletter.DefaultMaxRecordBytes, 1024, 100<<20),
 		MaxAttempts:   env.Int("DELIVERY_MAX_ATTEMPTS", 4, 1, 100),
 		Backoff:       env.Duration("DELIVERY_BACKOFF", time.Second, time.Millisecond, time.Hour),
