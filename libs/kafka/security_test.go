@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -277,5 +278,76 @@ func TestOAuthBearerRefreshesTheTokenBeforeExpiry(t *testing.T) {
 	first() // token-2, good for 30 s
 	if msg := first(); !strings.Contains(msg, "auth=Bearer token-3") || fetches.Load() != 3 {
 		t.Fatalf("message %q after %d fetches, want a fresh token (token-3) instead of one about to expire", msg, fetches.Load())
+	}
+}
+
+// AWS_MSK_IAM signs in with the AWS default credential chain: here its first link, the
+// environment, and the region from the MSK broker's host name.
+func TestMSKIAMSignsWithTheDefaultCredentialChain(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID0001")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret-access-key")
+	t.Setenv("AWS_SESSION_TOKEN", "example-session-token")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	env := config.FromMap(map[string]string{"KAFKA_SASL_MECHANISM": "AWS_MSK_IAM", "KAFKA_TLS": "true"})
+	s := ReadSettings(env)
+	if err := env.Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, msg, err := s.Security.sasl.Authenticate(t.Context(), "b-1.demo.abc123.c2.kafka.eu-west-1.amazonaws.com:9098")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signed map[string]string
+	if err := json.Unmarshal(msg, &signed); err != nil {
+		t.Fatalf("first message %s: %v", msg, err)
+	}
+	if cred := signed["x-amz-credential"]; !strings.HasPrefix(cred, "AKIAEXAMPLEKEYID0001/") || !strings.Contains(cred, "/eu-west-1/kafka-cluster/") {
+		t.Errorf("x-amz-credential %q, want the environment's key id and the broker's region", cred)
+	}
+	if signed["x-amz-security-token"] != "example-session-token" || signed["x-amz-signature"] == "" {
+		t.Errorf("signed message %v lacks the session token or the signature", signed)
+	}
+	if strings.Contains(string(msg), "example-secret-access-key") {
+		t.Errorf("the secret key itself is sent")
+	}
+}
+
+func TestExplainNamesTheSettingOrTheACL(t *testing.T) {
+	scram := Settings{Brokers: []string{"b:9094"}, Security: Security{TLS: true, Mechanism: MechanismSCRAM512, Username: "ingress"}}
+	plainText := Settings{Brokers: []string{"b:9094"}}
+	tests := []struct {
+		name string
+		s    Settings
+		give error
+		want string // the Refused's setting; "" when err is passed on unchanged
+	}{
+		{"sasl failed", scram, kerr.SaslAuthenticationFailed, "KAFKA_SASL_PASSWORD"},
+		{"mechanism not offered", scram, kerr.UnsupportedSaslMechanism, "KAFKA_SASL_MECHANISM"},
+		{"unknown authority", scram, &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, "KAFKA_TLS_CA_FILE"},
+		{"wrong host", scram, x509.HostnameError{Certificate: &x509.Certificate{}, Host: "b"}, "KAFKA_TLS_SERVER_NAME"},
+		{"broker refused the handshake", scram, errors.New("remote error: tls: bad certificate"), "KAFKA_TLS_CERT_FILE"},
+		{"plaintext to tls", plainText, errors.New("invalid large response size 352518912 > limit 104857600; the first three bytes received appear to be a tls alert record for TLS v1.2; is this a plaintext connection speaking to a tls endpoint?"), "KAFKA_TLS"},
+		{"tls to plaintext", scram, tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "KAFKA_TLS"},
+		{"topic acl", scram, kerr.TopicAuthorizationFailed, "ACL"},
+		{"group acl", scram, kerr.GroupAuthorizationFailed, "ACL"},
+		{"transactional id acl", scram, kerr.TransactionalIDAuthorizationFailed, "ACL"},
+		{"anything else", scram, errors.New("i/o timeout"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Explain(tt.give, tt.s, "write topic events.raw")
+			var refused *Refused
+			switch {
+			case tt.want == "" && err != tt.give:
+				t.Fatalf("Explain changed %v into %v", tt.give, err)
+			case tt.want == "":
+			case !errors.As(err, &refused) || refused.Setting != tt.want:
+				t.Fatalf("Explain(%v) = %v, want a refusal naming %s", tt.give, err, tt.want)
+			case !errors.Is(err, tt.give):
+				t.Fatalf("the refusal %v does not wrap %v", err, tt.give)
+			}
+		})
 	}
 }
