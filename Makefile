@@ -15,6 +15,7 @@ help:
 	@echo "make test        unit tests, then integration and fault tests on a real Kafka broker"
 	@echo "make build       binaries in bin/"
 	@echo "make kafka-up    a real single-node Kafka (KRaft) on 127.0.0.1:9092; make kafka-down stops it"
+	@echo "                 (KAFKA_SECURE=true adds SASL_SSL/SCRAM on :9094 and mutual TLS on :9095, see README)"
 	@echo "make bench       the benchmark suite"
 
 build:

@@ -111,10 +111,10 @@ func readSecurity(env *config.Env) Security {
 	if s.TLS {
 		s.tls = buildTLS(env, s)
 	} else {
-		for name, v := range map[string]string{"KAFKA_TLS_CA_FILE": s.CAFile, "KAFKA_TLS_CERT_FILE": s.CertFile,
-			"KAFKA_TLS_KEY_FILE": s.KeyFile, "KAFKA_TLS_SERVER_NAME": s.ServerName} {
-			if v != "" {
-				env.Fail(name, "is set but KAFKA_TLS is not true; set KAFKA_TLS=true to use TLS")
+		for _, set := range []struct{ name, value string }{{"KAFKA_TLS_CA_FILE", s.CAFile}, {"KAFKA_TLS_CERT_FILE", s.CertFile},
+			{"KAFKA_TLS_KEY_FILE", s.KeyFile}, {"KAFKA_TLS_SERVER_NAME", s.ServerName}} {
+			if set.value != "" {
+				env.Fail(set.name, "is set but KAFKA_TLS is not true; set KAFKA_TLS=true to use TLS")
 			}
 		}
 		if s.InsecureSkipVerify {

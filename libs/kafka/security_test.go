@@ -131,6 +131,19 @@ func TestSecurityLogShowsTheMechanismNotThePassword(t *testing.T) {
 	}
 }
 
+func TestSkippingVerificationIsLoggedLoudly(t *testing.T) {
+	env := config.FromMap(map[string]string{"KAFKA_TLS": "true", "KAFKA_TLS_INSECURE_SKIP_VERIFY": "true"})
+	s := ReadSettings(env)
+	if err := env.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	ClientOpts(s, "test", slog.New(slog.NewJSONHandler(&buf, nil)))
+	if out := buf.String(); !strings.Contains(out, `"level":"WARN"`) || !strings.Contains(out, "NOT verified") {
+		t.Fatalf("no warning that certificates are not verified: %s", out)
+	}
+}
+
 // A kfake cluster speaking SCRAM-SHA-512 over TLS: the right settings create a topic; each wrong
 // one is refused at once, named.
 func TestSCRAMOverTLSAndItsRefusals(t *testing.T) {
