@@ -22,8 +22,9 @@ import (
 // ACL.
 
 // The ingress logs in with SCRAM, the forwarder with its certificate, the dlq tool with SCRAM;
-// the topics exist beforehand and nobody may create topics. Events go through, the ones AdEventsX
-// refused go to the DLQ, and a replay by the dlq principal delivers them: every event once.
+// the topics exist beforehand and nobody may create topics. Events go through (also one kcat
+// wrote over mutual TLS), the one AdEventsX refused goes to the DLQ, and a replay by the dlq
+// principal delivers it: every event once.
 func TestSecureLeastPrivilegePipeline(t *testing.T) {
 	b := secureKafka(t)
 	n := newNames(t)
@@ -35,10 +36,12 @@ func TestSecureLeastPrivilegePipeline(t *testing.T) {
 	s := startSim(t)
 	in := startIngress(t, n, append(b.scram("ingress"), topicEnv(n)...)...)
 	startForwarder(t, n, s, append(append(b.mtls("forwarder"), topicEnv(n)...), fastRetries...)...)
-	s.control(t, map[string]any{"fail_next": map[string]any{"count": 3, "status": 400}})
+	// One refusal: the same 400 for several events in a row reads as AdEventsX's own failure,
+	// which the forwarder holds back instead of dead-lettering.
+	s.control(t, map[string]any{"fail_next": map[string]any{"count": 1, "status": 400}})
 
-	const total = 30
-	ids := newIDs(total)
+	const posted = 30
+	ids := newIDs(posted)
 	for _, id := range ids {
 		ev := sampleEvent(id)
 		ev["event_time"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
@@ -46,6 +49,20 @@ func TestSecureLeastPrivilegePipeline(t *testing.T) {
 			t.Fatalf("POST /events = %d %s", code, body)
 		}
 	}
+	// An upstream producer outside Go: kcat over mutual TLS as User:ingress. (Debian's kcat,
+	// librdkafka 2.0.2, fails SCRAM against Kafka 4: a nonce bug fixed in librdkafka 2.6.1.)
+	upstream := newUUID()
+	kcat := exec.Command("kcat", "-b", b.mtlsAddr, "-t", n.events, "-P", "-K", "|", "-z", "none",
+		"-X", "security.protocol=ssl", "-X", "ssl.ca.location="+b.ca(),
+		"-X", "ssl.certificate.location="+filepath.Join(b.state, "tls", "ingress.pem"),
+		"-X", "ssl.key.location="+filepath.Join(b.state, "tls", "ingress-key.pem"))
+	kcat.Stdin = strings.NewReader(upstream + "|" + eventJSON(upstream) + "\n")
+	if out, err := kcat.CombinedOutput(); err != nil {
+		t.Fatalf("kcat over mutual TLS: %v\n%s", err, out)
+	}
+	ids = append(ids, upstream)
+	total := posted + 1
+
 	adm := kadm.NewClient(b.admin(t))
 	dlqCount := func() int64 {
 		ends, err := adm.ListEndOffsets(t.Context(), n.dlq)
@@ -58,7 +75,7 @@ func TestSecureLeastPrivilegePipeline(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, func() (bool, string) {
 		got, dl := len(s.times(t)), dlqCount()
-		return got == total-3 && dl == 3, fmt.Sprintf("%d delivered (want %d) and %d dead-lettered (want 3)", got, total-3, dl)
+		return got == total-1 && dl == 1, fmt.Sprintf("%d delivered (want %d) and %d dead-lettered (want 1)", got, total-1, dl)
 	})
 
 	res := runBin(t, "dlq", append(b.scram("dlq"), topicEnv(n)...), "replay", "--name", "secure", "--dlq-topic", n.dlq, "--events-topic", n.events)
