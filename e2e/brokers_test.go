@@ -85,7 +85,7 @@ func secureKafka(t *testing.T) *secureBroker {
 	needRealBroker(t)
 	secured.once.Do(func() {
 		p := freePorts(t, 4)
-		state, err := os.MkdirTemp("", "kafka-sec-e2e-")
+		state, err := os.MkdirTemp(os.Getenv("E2E_STATE_DIR"), "kafka-sec-e2e-")
 		if err != nil {
 			secured.err = err
 			return

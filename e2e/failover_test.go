@@ -38,7 +38,7 @@ func threeBrokers(t *testing.T) *cluster {
 	needRealBroker(t)
 	threeNodes.once.Do(func() {
 		p := freePorts(t, 6)
-		state, err := os.MkdirTemp("", "kafka-sec-cluster-e2e-")
+		state, err := os.MkdirTemp(os.Getenv("E2E_STATE_DIR"), "kafka-sec-cluster-e2e-")
 		if err != nil {
 			threeNodes.err = err
 			return
