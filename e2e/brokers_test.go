@@ -72,6 +72,7 @@ func script(name string, env []string, args ...string) (string, error) {
 type secureBroker struct {
 	plain, sasl, mtlsAddr string
 	state                 string
+	idp                   *tokenIssuer
 }
 
 var secured struct {
@@ -90,13 +91,19 @@ func secureKafka(t *testing.T) *secureBroker {
 			secured.err = err
 			return
 		}
-		env := []string{"KAFKA_SECURE=true", "KAFKA_STATE=" + state, fmt.Sprintf("KAFKA_PORT=%d", p[0]),
+		idp, err := newTokenIssuer(state)
+		if err != nil {
+			secured.err = err
+			return
+		}
+		env := []string{"KAFKA_SECURE=true", "KAFKA_STATE=" + state, "KAFKA_OAUTH_JWKS_FILE=" + idp.jwksFile, fmt.Sprintf("KAFKA_PORT=%d", p[0]),
 			fmt.Sprintf("KAFKA_CONTROLLER_PORT=%d", p[1]), fmt.Sprintf("KAFKA_SASL_PORT=%d", p[2]),
 			fmt.Sprintf("KAFKA_MTLS_PORT=%d", p[3])}
 		out, err := script("kafka.sh", env, "up")
 		ownBrokers.Lock()
 		ownBrokers.stops = append(ownBrokers.stops, func() {
 			_, _ = script("kafka.sh", env, "down")
+			idp.Close()
 			os.RemoveAll(state)
 		})
 		ownBrokers.Unlock()
@@ -105,7 +112,7 @@ func secureKafka(t *testing.T) *secureBroker {
 			return
 		}
 		secured.b = &secureBroker{plain: fmt.Sprintf("127.0.0.1:%d", p[0]), sasl: fmt.Sprintf("127.0.0.1:%d", p[2]),
-			mtlsAddr: fmt.Sprintf("127.0.0.1:%d", p[3]), state: state}
+			mtlsAddr: fmt.Sprintf("127.0.0.1:%d", p[3]), state: state, idp: idp}
 	})
 	if secured.err != nil {
 		t.Fatal(secured.err)
@@ -136,6 +143,14 @@ func (b *secureBroker) mtls(user string) []string {
 	return []string{"KAFKA_BROKERS=" + b.mtlsAddr, "KAFKA_TLS=true", "KAFKA_TLS_CA_FILE=" + b.ca(),
 		"KAFKA_TLS_CERT_FILE=" + filepath.Join(b.state, "tls", user+".pem"),
 		"KAFKA_TLS_KEY_FILE=" + filepath.Join(b.state, "tls", user+"-key.pem")}
+}
+
+// oauth is the environment of a client that signs in with OAUTHBEARER as user, its token from
+// the test's OAuth2 token endpoint.
+func (b *secureBroker) oauth(user string) []string {
+	return []string{"KAFKA_BROKERS=" + b.sasl, "KAFKA_TLS=true", "KAFKA_TLS_CA_FILE=" + b.ca(),
+		"KAFKA_SASL_MECHANISM=OAUTHBEARER", "KAFKA_SASL_USERNAME=" + user, "KAFKA_SASL_PASSWORD=" + b.idp.secret(user),
+		"KAFKA_SASL_OAUTH_TOKEN_URL=" + b.idp.URL + "/token"}
 }
 
 // admin is a client of the super-user door.

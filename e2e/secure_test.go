@@ -21,7 +21,8 @@ import (
 // of a wrong password, an untrusted certificate, a plaintext client on a TLS port and a missing
 // ACL.
 
-// The ingress logs in with SCRAM, the forwarder with its certificate, the dlq tool with SCRAM;
+// The ingress logs in with SCRAM, the forwarder with its certificate, the dlq tool with an
+// OAuth2 token (OAUTHBEARER);
 // the topics exist beforehand and nobody may create topics. Events go through (also one kcat
 // wrote over mutual TLS), the one AdEventsX refused goes to the DLQ, and a replay by the dlq
 // principal delivers it: every event once.
@@ -78,9 +79,13 @@ func TestSecureLeastPrivilegePipeline(t *testing.T) {
 		return got == total-1 && dl == 1, fmt.Sprintf("%d delivered (want %d) and %d dead-lettered (want 1)", got, total-1, dl)
 	})
 
-	res := runBin(t, "dlq", append(b.scram("dlq"), topicEnv(n)...), "replay", "--name", "secure", "--dlq-topic", n.dlq, "--events-topic", n.events)
+	issued := b.idp.issued.Load()
+	res := runBin(t, "dlq", append(b.oauth("dlq"), topicEnv(n)...), "replay", "--name", "secure", "--dlq-topic", n.dlq, "--events-topic", n.events)
 	if res.code != 0 {
-		t.Fatalf("dlq replay as User:dlq: exit %d\n%s", res.code, res)
+		t.Fatalf("dlq replay as User:dlq (OAUTHBEARER): exit %d\n%s", res.code, res)
+	}
+	if b.idp.issued.Load() == issued {
+		t.Errorf("dlq replay got no token from the OAuth2 token endpoint")
 	}
 	waitFor(t, 60*time.Second, func() (bool, string) {
 		return len(s.times(t)) == total, fmt.Sprintf("%d of %d delivered after the replay", len(s.times(t)), total)
@@ -208,6 +213,8 @@ func TestSecureRefusalsNameTheSetting(t *testing.T) {
 			[]string{"ACL", "group " + n.group}, ""},
 		{"dlq missing ACL on the DLQ topic", "dlq", join(topicEnv(n), b.scram("ingress")), dlqStats,
 			[]string{"ACL", n.dlq}, ""},
+		{"dlq client secret refused by the token endpoint", "dlq", join(topicEnv(n), b.oauth("dlq"), wrongPassword[1:]), dlqStats,
+			[]string{"KAFKA_SASL_OAUTH_TOKEN_URL", "refused client", "invalid_client"}, wrongPassword[1]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,9 @@
 # the ACLs given to it (deploy/kafka/acls.sh). User:admin is a super user, and so is the
 # PLAINTEXT listener on KAFKA_PORT (User:ANONYMOUS): it stays the loopback-only back door for
 # the inter-broker traffic, the tests' own tools and the other tests. $KAFKA_STATE/secure.env
-# lists the ports and paths.
+# lists the ports and paths. With KAFKA_OAUTH_JWKS_FILE (a JWKS file of the keys that sign
+# tokens) the SASL_SSL listener also takes OAUTHBEARER, validating the tokens' signature, expiry
+# and audience (KAFKA_OAUTH_AUDIENCE, default kafka); the principal is the token's sub.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,6 +54,7 @@ java_cmd() { java -Xms"$heap" -Xmx"$heap" -cp "$libs/*" -Dlog4j2.configurationFi
 running() { [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; }
 
 secure=${KAFKA_SECURE:-false}
+jwks=${KAFKA_OAUTH_JWKS_FILE:-}
 sasl_port=${KAFKA_SASL_PORT:-$((port + 2))}
 mtls_port=${KAFKA_MTLS_PORT:-$((port + 3))}
 users="admin ingress forwarder dlq"
@@ -91,7 +94,7 @@ PROPS
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=User:admin;User:ANONYMOUS
-sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.enabled.mechanisms=SCRAM-SHA-512${jwks:+,OAUTHBEARER}
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 ssl.keystore.type=PEM
 ssl.keystore.location=$tls/broker-keystore.pem
@@ -100,6 +103,16 @@ ssl.truststore.location=$tls/ca.pem
 listener.name.ssl.ssl.client.auth=required
 ssl.principal.mapping.rules=RULE:^CN=([^,]+)(,.*)?\$/\$1/,DEFAULT
 PROPS
+  fi
+  if [ "$secure" = true ] && [ -n "$jwks" ]; then
+    cat >>"$data/server.properties" <<PROPS
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
+listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler
+sasl.oauthbearer.jwks.endpoint.url=file://$jwks
+sasl.oauthbearer.expected.audience=${KAFKA_OAUTH_AUDIENCE:-kafka}
+PROPS
+    # Kafka reads a JWKS file only when the JVM allows it by name.
+    echo "-Dorg.apache.kafka.sasl.oauthbearer.allowed.files=$jwks" >"$data/jvm.opts"
   fi
 }
 
@@ -151,7 +164,9 @@ start_broker() {
   [ -d "$data" ] || die "data folder $data is gone: run 'kafka.sh up'"
   : >"$state/kafka.log"
   # The broker runs in its own session so that the caller's Ctrl-C or exit does not reach it.
-  setsid java -Xms"$heap" -Xmx"$heap" -cp "$libs/*" -Dlog4j2.configurationFile="$here/log4j2.properties" -Dkafka.logfile="$state/kafka.log" kafka.Kafka "$data/server.properties" \
+  local opts=()
+  [ -f "$data/jvm.opts" ] && mapfile -t opts <"$data/jvm.opts"
+  setsid java -Xms"$heap" -Xmx"$heap" -cp "$libs/*" -Dlog4j2.configurationFile="$here/log4j2.properties" -Dkafka.logfile="$state/kafka.log" "${opts[@]}" kafka.Kafka "$data/server.properties" \
     >"$state/stdout.log" 2>&1 </dev/null &
   echo $! >"$state/pid"
   local deadline=$((SECONDS + 90))

@@ -273,7 +273,14 @@ func oauthMechanism(tokenURL, id, secret string, scopes []string, ext map[string
 			src = oauth2.ReuseTokenSourceWithExpiry(nil, cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, hc)), time.Minute)
 		})
 		tok, err := src.Token()
-		if err != nil {
+		var answered *oauth2.RetrieveError
+		switch {
+		case errors.As(err, &answered):
+			// The endpoint answered with an error: the client id or secret, or the endpoint
+			// itself, is wrong; asking again will not help.
+			return oauth.Auth{}, &Refused{Setting: "KAFKA_SASL_OAUTH_TOKEN_URL", Err: err,
+				Reason: fmt.Sprintf("the token endpoint %s refused client %q (KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD): %v", tokenURL, id, err)}
+		case err != nil:
 			return oauth.Auth{}, fmt.Errorf("KAFKA_SASL_OAUTH_TOKEN_URL: get a token from %s for client %s: %w", tokenURL, id, err)
 		}
 		return oauth.Auth{Token: tok.AccessToken, Extensions: ext}, nil

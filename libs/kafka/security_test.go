@@ -292,6 +292,14 @@ func TestOAuthBearerRefreshesTheTokenBeforeExpiry(t *testing.T) {
 	if msg := first(); !strings.Contains(msg, "auth=Bearer token-3") || fetches.Load() != 3 {
 		t.Fatalf("message %q after %d fetches, want a fresh token (token-3) instead of one about to expire", msg, fetches.Load())
 	}
+	// A secret the endpoint refuses is a refusal naming the setting, not something to retry.
+	s = ReadSettings(config.FromMap(map[string]string{"KAFKA_SASL_MECHANISM": "OAUTHBEARER", "KAFKA_SASL_USERNAME": "svc",
+		"KAFKA_SASL_PASSWORD": "wrong", "KAFKA_SASL_OAUTH_TOKEN_URL": idp.URL}))
+	_, _, err := s.Security.sasl.Authenticate(t.Context(), "127.0.0.1:9092")
+	var refused *Refused
+	if !errors.As(err, &refused) || refused.Setting != "KAFKA_SASL_OAUTH_TOKEN_URL" || strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("error %v, want a refusal naming KAFKA_SASL_OAUTH_TOKEN_URL without the secret", err)
+	}
 }
 
 // AWS_MSK_IAM signs in with the AWS default credential chain: here its first link, the
