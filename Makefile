@@ -42,6 +42,12 @@ tools:
 	  echo "installing openssl (apt-get): the secured test broker's certificates"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -qq openssl >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openssl; }; }
+	@# jq: the README's dead-letter runbooks pipe bin/dlq into it, and e2e runs them as written.
+	@command -v jq >/dev/null || { \
+	  echo "installing jq (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq jq >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq jq; }; }
+	@jq --version
 
 kafka-up:
 	@$(KAFKA) up

@@ -72,7 +72,8 @@ Usage:
   dlq replay [flags]   re-publish the selected records to the events topic; resumable by --name
 
 'dlq <command> -h' lists a command's flags. list, show, stats and replay take the same filters
-(--reason, --status, --since, --until, --event-id, --partition, --from-offset, --to-offset).
+(--reason, --status, --since, --until, --event-id, --partition, --from-offset, --to-offset,
+--replayed, --replay-name, --latest, --held-by).
 Every command reads the DLQ up to its end as it was when the command started.
 
 Environment (a flag of the same meaning wins):
@@ -87,11 +88,15 @@ Environment (a flag of the same meaning wins):
   MAX_RECORD_BYTES  the forwarder's record size limit (key, value and headers): replay holds
                   back larger records (held-too-large, not sent even with --force); set it as
                   the forwarder has it [921600]
-  LOG_LEVEL       the Kafka client's log on stderr: debug, info, warn, error [error]
+  REPLAY_TRANSACTION_TIMEOUT  how long the broker lets a replay batch's transaction stay open
+                  before aborting it (--transaction-timeout); a killed replay's open transaction
+                  holds the forwarder's reads of the partitions it wrote to until then [5s]
+  LOG_LEVEL       the Kafka client's log on stderr: off, debug, info, warn, error [off]
 
 Exit codes:
   0    done (also: -h)
-  1    a runtime error: Kafka failed mid-way, a replay could not commit, show found nothing
+  1    a runtime error: Kafka failed mid-way, a replay could not commit, another run of the same
+       replay name took over (nothing is lost), show found nothing
   2    bad usage: unknown command or flag, a bad flag value or filter, a bad environment variable
   3    Kafka cannot be reached at the brokers given (checked within --timeout, 10s by default)
   4    a topic does not exist: the DLQ topic, or for replay the events topic
@@ -144,10 +149,17 @@ func parse(fs *flag.FlagSet, args []string, std IO, about string) error {
 	return nil
 }
 
+// logger is the Kafka client's log. It is off unless LOG_LEVEL asks for it: what the operator
+// needs to know is in the command's own output and error, and the client's lines (dozens of
+// ERROR lines when a run is fenced, all expected) would bury it.
 func logger(w io.Writer, env *config.Env) *slog.Logger {
+	v := env.String("LOG_LEVEL", "off")
+	if v == "off" {
+		return slog.New(slog.DiscardHandler)
+	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(env.String("LOG_LEVEL", "error"))); err != nil {
-		env.Fail("LOG_LEVEL", "is not debug, info, warn or error")
+	if err := level.UnmarshalText([]byte(v)); err != nil {
+		env.Fail("LOG_LEVEL", "is not off, debug, info, warn or error")
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }

@@ -89,26 +89,26 @@ func (c common) settings(std IO) (Settings, error) {
 // Opts are the base client options of every client of a command.
 func (s Settings) Opts() []kgo.Opt { return kafka.ClientOpts(s.Kafka, "dlq", s.Log) }
 
-// connect opens an admin client and checks, within the timeout, that the cluster answers.
-func connect(ctx context.Context, s Settings) (*kadm.Client, func(), error) {
+// connect opens a client and checks, within the timeout, that the cluster answers.
+func connect(ctx context.Context, s Settings) (*kgo.Client, error) {
 	cl, err := kgo.NewClient(s.Opts()...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kafka client: %w", err)
+		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	if err := cl.Ping(pctx); err != nil {
 		cl.Close()
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, ctx.Err()
 		}
 		if err := kafka.Explain(err, s.Kafka, "connect"); kafka.IsRefused(err) {
-			return nil, nil, exitErr(ExitUnreachable, "%v", err)
+			return nil, exitErr(ExitUnreachable, "%v", err)
 		}
-		return nil, nil, exitErr(ExitUnreachable, "cannot reach Kafka at %s within %s: %v",
+		return nil, exitErr(ExitUnreachable, "cannot reach Kafka at %s within %s: %v",
 			strings.Join(s.Kafka.Brokers, ","), s.Timeout, err)
 	}
-	return kadm.NewClient(cl), cl.Close, nil
+	return cl, nil
 }
 
 // partitions checks that topic exists and returns its partition count. what says which setting
