@@ -164,15 +164,16 @@ func (b *secureBroker) admin(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// makeTopics creates the test's events, DLQ and marker topics beforehand, as an operator who
-// grants no create rights would.
+// makeTopics creates the test's events, DLQ, marker and replay-ledger topics beforehand, as
+// an operator who grants no create rights would.
 func makeTopics(t *testing.T, cl *kgo.Client, n names, partitions int32, rf int16, minISR int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	s := kafka.Settings{Partitions: partitions, ReplicationFactor: rf, MinInsyncReplicas: minISR}
 	if _, err := kafka.EnsureTopics(ctx, cl, s, kafka.Topic{Name: n.events}, kafka.Topic{Name: n.dlq},
-		kafka.Topic{Name: n.delivered, Configs: map[string]*string{"cleanup.policy": kmsg.StringPtr("compact,delete")}}); err != nil {
+		kafka.Topic{Name: n.delivered, Configs: map[string]*string{"cleanup.policy": kmsg.StringPtr("compact,delete")}},
+		kafka.Topic{Name: n.dlq + ".replays", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 }

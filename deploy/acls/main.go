@@ -50,7 +50,8 @@ type names struct {
 // grants lists what each service does: the ingress writes events; the forwarder reads them,
 // re-publishes misplaced copies, dead-letters and writes and reads its markers in its group;
 // dlq reads the DLQ and replays into the events topic in transactions named dlq-replay-<name>,
-// whose position is the group of the same name. DESCRIBE comes with READ and WRITE.
+// whose position is the group of the same name, and keeps its ledger in <DLQ topic>.replays.
+// DESCRIBE comes with READ and WRITE.
 func grants(n names, ingress, forwarder, dlq string, allowCreate bool) []grant {
 	topic := func(p, name string, ops ...kadm.ACLOperation) grant {
 		return grant{p, kmsg.ACLResourceTypeTopic, kadm.ACLPatternLiteral, name, ops}
@@ -70,6 +71,7 @@ func grants(n names, ingress, forwarder, dlq string, allowCreate bool) []grant {
 		out = append(out,
 			topic(dlq, n.dlq, kadm.OpRead),
 			topic(dlq, n.events, kadm.OpWrite),
+			topic(dlq, n.dlq+".replays", kadm.OpRead, kadm.OpWrite),
 			grant{dlq, kmsg.ACLResourceTypeGroup, kadm.ACLPatternPrefixed, n.replayPrefix, []kadm.ACLOperation{kadm.OpRead}},
 			grant{dlq, kmsg.ACLResourceTypeTransactionalId, kadm.ACLPatternPrefixed, n.replayPrefix, []kadm.ACLOperation{kadm.OpWrite}})
 	}
@@ -82,6 +84,9 @@ func grants(n names, ingress, forwarder, dlq string, allowCreate bool) []grant {
 		if forwarder != "" {
 			out = append(out, topic(forwarder, n.events, kadm.OpCreate), topic(forwarder, n.dlq, kadm.OpCreate),
 				topic(forwarder, n.delivered, kadm.OpCreate))
+		}
+		if dlq != "" {
+			out = append(out, topic(dlq, n.dlq+".replays", kadm.OpCreate))
 		}
 	}
 	return out

@@ -24,6 +24,7 @@ func TestGrantsAreTheREADMETable(t *testing.T) {
 			"User:f group g [READ]",
 			"User:d topic dl [READ]",
 			"User:d topic ev [WRITE]",
+			"User:d topic dl.replays [READ WRITE]",
 			"User:d group prefix dlq-replay- [READ]",
 			"User:d transactional id prefix dlq-replay- [WRITE]",
 		}},
@@ -32,6 +33,7 @@ func TestGrantsAreTheREADMETable(t *testing.T) {
 			"User:f topic ev [CREATE]",
 			"User:f topic dl [CREATE]",
 			"User:f topic de [CREATE]",
+			"User:d topic dl.replays [CREATE]",
 		}},
 	}
 	for _, tt := range tests {
