@@ -204,7 +204,7 @@ func buildSASL(env *config.Env, s *Security) sasl.Mechanism {
 			ok = false
 		}
 		if s.password == "" && s.PasswordFile == "" {
-			env.Fail("KAFKA_SASL_PASSWORD", "(or KAFKA_SASL_PASSWORD_FILE) is required with KAFKA_SASL_MECHANISM=%s (%s)", s.Mechanism, pass)
+			env.Fail("KAFKA_SASL_PASSWORD", "is required, or KAFKA_SASL_PASSWORD_FILE, with KAFKA_SASL_MECHANISM=%s (%s)", s.Mechanism, pass)
 			ok = false
 		}
 		return ok

@@ -84,7 +84,7 @@ func TestReadSettingsRefusesBadSecurityNamingTheVariable(t *testing.T) {
 	}{
 		{"unknown mechanism", map[string]string{"KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM: \"GSSAPI\" is not"},
 		{"scram without username", map[string]string{"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_PASSWORD": "pw"}, "KAFKA_SASL_USERNAME: is required"},
-		{"plain without password", map[string]string{"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "u"}, "KAFKA_SASL_PASSWORD: (or KAFKA_SASL_PASSWORD_FILE) is required"},
+		{"plain without password", map[string]string{"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "u"}, "KAFKA_SASL_PASSWORD: is required, or KAFKA_SASL_PASSWORD_FILE,"},
 		{"password and password file", map[string]string{"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "pw", "KAFKA_SASL_PASSWORD_FILE": p.caFile}, "KAFKA_SASL_PASSWORD_FILE: and KAFKA_SASL_PASSWORD are both set"},
 		{"unreadable password file", map[string]string{"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD_FILE": "/nonexistent/pw"}, "KAFKA_SASL_PASSWORD_FILE: cannot read /nonexistent/pw"},
 		{"username without mechanism", map[string]string{"KAFKA_SASL_USERNAME": "u"}, "KAFKA_SASL_USERNAME: is set but KAFKA_SASL_MECHANISM is not"},
