@@ -25,6 +25,7 @@ type tokenIssuer struct {
 	jwksFile string
 	salt     string
 	issued   atomic.Int64
+	ttl      atomic.Int64 // of the tokens issued, in ns; 10 minutes unless a test shortens it
 }
 
 func newTokenIssuer(dir string) (*tokenIssuer, error) {
@@ -41,6 +42,7 @@ func newTokenIssuer(dir string) (*tokenIssuer, error) {
 	if err := os.WriteFile(ti.jwksFile, jwks, 0o600); err != nil {
 		return nil, err
 	}
+	ti.ttl.Store(int64(10 * time.Minute))
 	ti.Server = httptest.NewServer(http.HandlerFunc(ti.token))
 	return ti, nil
 }
@@ -58,7 +60,7 @@ func (ti *tokenIssuer) token(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
 		return
 	}
-	const ttl = 10 * time.Minute
+	ttl := time.Duration(ti.ttl.Load())
 	now := time.Now()
 	b64 := base64.RawURLEncoding.EncodeToString
 	header, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": "e2e"})

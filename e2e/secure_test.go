@@ -237,3 +237,39 @@ func TestSecureRefusalsNameTheSetting(t *testing.T) {
 		})
 	}
 }
+
+// OAUTHBEARER tokens that live a few seconds: the broker ends each session when its token
+// expires, the ingress re-authenticates its open connections with a fresh token each time, and
+// every event in the meantime is taken.
+func TestSecureOAuthTokensAreRenewedOnOpenConnections(t *testing.T) {
+	const ttl = 4 * time.Second
+	b := secureKafka(t)
+	n := newNames(t)
+	makeTopics(t, b.admin(t), n, 3, 1, 0)
+	grantACLs(t, append(b.scram("admin"), topicEnv(n)...), "-ingress", "User:ingress")
+	b.idp.ttl.Store(int64(ttl))
+	t.Cleanup(func() { b.idp.ttl.Store(int64(10 * time.Minute)) })
+
+	in := startIngress(t, n, append(b.oauth("ingress"), topicEnv(n)...)...)
+	const window = 3 * ttl
+	issued := b.idp.issued.Load()
+	start := time.Now()
+	pace := time.NewTicker(50 * time.Millisecond) // a steady trickle of events
+	defer pace.Stop()
+	posted := 0
+	for time.Since(start) < window {
+		if code, body := in.post(t, sampleEvent(newUUID())); code != http.StatusAccepted {
+			t.Fatalf("event %d, %s in: %d %s", posted, time.Since(start).Round(time.Millisecond), code, body)
+		}
+		posted++
+		<-pace.C
+	}
+	renewed := b.idp.issued.Load() - issued
+	t.Logf("%d events taken over %s with tokens living %s; %d tokens fetched meanwhile", posted, window, ttl, renewed)
+	if renewed < 2 {
+		t.Errorf("%d tokens fetched in %s of tokens living %s: the open connections were not re-authenticated", renewed, window, ttl)
+	}
+	if log := in.logText(); strings.Contains(log, "SASL_AUTHENTICATION_FAILED") || strings.Contains(log, "expired") {
+		t.Errorf("the ingress met refused or expired tokens:\n%s", firstLines(log, 20))
+	}
+}

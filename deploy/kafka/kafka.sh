@@ -110,6 +110,9 @@ listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.secu
 listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler
 sasl.oauthbearer.jwks.endpoint.url=file://$jwks
 sasl.oauthbearer.expected.audience=${KAFKA_OAUTH_AUDIENCE:-kafka}
+# A session ends when its token expires (at most after this): clients re-authenticate with a
+# fresh token on their open connections (KIP-368).
+listener.name.sasl_ssl.oauthbearer.connections.max.reauth.ms=600000
 PROPS
     # Kafka reads a JWKS file only when the JVM allows it by name.
     echo "-Dorg.apache.kafka.sasl.oauthbearer.allowed.files=$jwks" >"$data/jvm.opts"
