@@ -3,6 +3,7 @@ module github.com/martech/eventfwd/e2e
 go 1.26.8
 
 require (
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/uuid v1.6.0
 	github.com/martech/eventfwd/libs v0.0.0
 	github.com/testcontainers/testcontainers-go v0.40.0

@@ -40,6 +40,7 @@ func main() {
 type settings struct {
 	bin, data              string
 	ingressAddr, adminAddr string
+	ingressAdminAddr       string
 	simAddr                string
 	clientID, clientSecret string
 	jwtSecret, apiKey      string
@@ -55,18 +56,19 @@ func envOr(k, def string) string {
 
 func run(ctx context.Context, log *slog.Logger) error {
 	s := settings{
-		bin:          envOr("BIN_DIR", "bin"),
-		data:         envOr("DATA_DIR", ".data"),
-		ingressAddr:  envOr("INGRESS_ADDR", "127.0.0.1:8080"),
-		adminAddr:    envOr("FORWARDER_ADMIN_ADDR", "127.0.0.1:8081"),
-		simAddr:      envOr("SIM_ADDR", "127.0.0.1:8090"),
-		clientID:     "dashboard",
-		clientSecret: envOr("DEV_CLIENT_SECRET", randomHex(16)),
-		jwtSecret:    envOr("JWT_SECRET", randomHex(32)),
-		apiKey:       envOr("ADEVENTSX_API_KEY", "dev-"+randomHex(12)),
-		brokers:      os.Getenv("KAFKA_BROKERS"),
+		bin:              envOr("BIN_DIR", "bin"),
+		data:             envOr("DATA_DIR", ".data"),
+		ingressAddr:      envOr("INGRESS_ADDR", "127.0.0.1:8080"),
+		adminAddr:        envOr("FORWARDER_ADMIN_ADDR", "127.0.0.1:8081"),
+		ingressAdminAddr: envOr("INGRESS_ADMIN_ADDR", "127.0.0.1:8082"),
+		simAddr:          envOr("SIM_ADDR", "127.0.0.1:8090"),
+		clientID:         "dashboard",
+		clientSecret:     envOr("DEV_CLIENT_SECRET", randomHex(16)),
+		jwtSecret:        envOr("JWT_SECRET", randomHex(32)),
+		apiKey:           envOr("ADEVENTSX_API_KEY", "dev-"+randomHex(12)),
+		brokers:          os.Getenv("KAFKA_BROKERS"),
 	}
-	for _, addr := range []string{s.ingressAddr, s.adminAddr, s.simAddr} {
+	for _, addr := range []string{s.ingressAddr, s.ingressAdminAddr, s.adminAddr, s.simAddr} {
 		if err := portFree(addr); err != nil {
 			return err
 		}
@@ -98,9 +100,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 		{"adeventsx-sim", []string{"SIM_ADDR=" + s.simAddr}, "http://" + s.simAddr + "/healthz"},
 		{"ingress", []string{
 			"INGRESS_ADDR=" + s.ingressAddr,
+			"INGRESS_ADMIN_ADDR=" + s.ingressAdminAddr,
 			"AUTH_CLIENTS=" + s.clientID + ":" + s.clientSecret,
 			"JWT_SECRET=" + s.jwtSecret,
-		}, "http://" + s.ingressAddr + "/readyz"},
+		}, "http://" + s.ingressAdminAddr + "/readyz"},
 		{"forwarder", []string{
 			"FORWARDER_ADMIN_ADDR=" + s.adminAddr,
 			"ADEVENTSX_URL=http://" + s.simAddr,
@@ -189,6 +192,7 @@ func printBanner(s settings) {
 =====================================================================
  eventfwd is running (Ctrl-C stops it)
    ingress        http://%[1]s      client %[3]s / %[4]s
+   ingress admin  http://%[7]s/metrics
    forwarder      http://%[2]s/metrics
    adeventsx-sim  http://%[5]s/_sim/received
    kafka          %[6]s
@@ -205,5 +209,5 @@ func printBanner(s settings) {
 
    curl -s http://%[5]s/_sim/received
 =====================================================================
-`, s.ingressAddr, s.adminAddr, s.clientID, s.clientSecret, s.simAddr, s.brokers)
+`, s.ingressAddr, s.adminAddr, s.clientID, s.clientSecret, s.simAddr, s.brokers, s.ingressAdminAddr)
 }

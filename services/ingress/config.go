@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -27,6 +28,8 @@ const maxClientsFileBytes = 4 << 20
 // Config is the ingress's whole configuration, read from the environment.
 type Config struct {
 	Addr           string
+	AdminAddr      string
+	MaxConnections int
 	Kafka          kafka.Settings
 	EventsTopic    string
 	Clients        *auth.Clients
@@ -35,6 +38,8 @@ type Config struct {
 	Keys           *auth.Keys
 	JWTIssuer      string
 	JWTAudience    string
+	// External is set when the tokens of an outside OpenID Connect provider are accepted too.
+	External       *auth.ExternalConfig
 	TokenTTL       time.Duration
 	EventNames     []string
 	ProduceTimeout time.Duration
@@ -42,6 +47,7 @@ type Config struct {
 	EventLimit     ratelimit.Limit
 	TokenLimit     ratelimit.Limit
 	CORSOrigins    []string
+	TrustedProxies []string
 	LogLevel       slog.Level
 }
 
@@ -51,6 +57,9 @@ POST /auth/token) and writes each to Kafka, answering 202 once Kafka acknowledge
 
 Configuration is read from the environment:
   INGRESS_ADDR              listen address (default ":8080")
+  INGRESS_ADMIN_ADDR        admin listener: /healthz, /readyz, /metrics (default "127.0.0.1:8082")
+  MAX_CONNECTIONS           connections held open on INGRESS_ADDR; past it the longest idle
+                            one is closed, or a newcomer waits (default 4096, about 25 KB each)
   KAFKA_BROKERS             comma-separated host:port bootstrap brokers (default "127.0.0.1:9092")
   TOPIC_PARTITIONS          partitions of a topic created at start (default 6)
   TOPIC_REPLICATION_FACTOR  replication factor of a topic created at start (default 1)
@@ -70,6 +79,13 @@ Configuration is read from the environment:
   JWT_ISSUER                token issuer, iss (default "eventfwd-ingress")
   JWT_AUDIENCE              token audience, aud (default "eventfwd-events")
   TOKEN_TTL                 token lifetime, 1m..24h (default 1h)
+  JWT_JWKS_URL              an OpenID Connect provider's JWK Set (its jwks_uri, https); its
+                            access tokens (RS256, ES256 or EdDSA) are accepted besides ours
+  JWT_EXTERNAL_ISSUER       the iss those tokens must carry; required with JWT_JWKS_URL
+  JWT_EXTERNAL_AUDIENCE     the aud those tokens must carry; required with JWT_JWKS_URL
+  JWT_EXTERNAL_SCOPE_CLAIM  the claim holding their scopes (default: scope, else scp)
+  JWT_JWKS_REFRESH_INTERVAL how often the keys are fetched again, and the least time between
+                            fetches for tokens with an unknown kid, 10s..24h (default 5m)
   EVENT_NAMES               accepted event_name values (default "purchase,lead")
   PRODUCE_TIMEOUT           longest wait for Kafka before answering 503, 100ms..10s (default 5s)
   MAX_BODY_BYTES            largest POST /events body accepted, in bytes (default 1048576);
@@ -79,6 +95,9 @@ Configuration is read from the environment:
   TOKEN_RATE_LIMIT_PER_MIN  POST /auth/token requests per minute per IP, and failed ones
                             per client id (default 10)
   TOKEN_RATE_LIMIT_BURST    their burst (default 10)
+  TRUSTED_PROXIES           addresses or CIDRs of the load balancers in front, comma-separated
+                            (e.g. "10.0.0.0/8"); the client address is taken from their
+                            X-Forwarded-For (or X-Real-IP); none by default: the peer's address
   CORS_ALLOWED_ORIGINS      browser origins allowed to call the API, comma-separated
                             (e.g. "https://dashboard.example.com"); none by default
   LOG_LEVEL                 debug, info, warn or error (default info); the log is JSON on stderr
@@ -92,6 +111,8 @@ Commands:
 func loadConfig(env *config.Env) (Config, error) {
 	cfg := Config{
 		Addr:           env.Addr("INGRESS_ADDR", ":8080"),
+		AdminAddr:      env.Addr("INGRESS_ADMIN_ADDR", "127.0.0.1:8082"),
+		MaxConnections: env.Int("MAX_CONNECTIONS", 4096, 16, 1_000_000),
 		Kafka:          kafka.ReadSettings(env),
 		EventsTopic:    env.String("EVENTS_TOPIC", kafka.DefaultEventsTopic),
 		JWTSecret:      env.String("JWT_SECRET", ""),
@@ -110,15 +131,53 @@ func loadConfig(env *config.Env) (Config, error) {
 			Rate:  env.Float("TOKEN_RATE_LIMIT_PER_MIN", 10, 0.01, 1e6) / 60,
 			Burst: env.Int("TOKEN_RATE_LIMIT_BURST", 10, 1, 1e6),
 		},
-		CORSOrigins: readOrigins(env, "CORS_ALLOWED_ORIGINS"),
-		LogLevel:    env.LogLevel(),
+		CORSOrigins:    readOrigins(env, "CORS_ALLOWED_ORIGINS"),
+		TrustedProxies: readProxies(env, "TRUSTED_PROXIES"),
+		LogLevel:       env.LogLevel(),
 	}
+	cfg.External = readExternal(env)
 	cfg.Keys = readKeys(env, cfg.JWTSecret)
 	cfg.Clients = readClients(env, cfg.ClientsFile)
 	if err := env.Err(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// readExternal reads the external OpenID Connect provider, if any: JWT_JWKS_URL with the issuer
+// and audience its tokens must carry.
+func readExternal(env *config.Env) *auth.ExternalConfig {
+	ext := &auth.ExternalConfig{
+		JWKSURL:         env.String("JWT_JWKS_URL", ""),
+		Issuer:          env.String("JWT_EXTERNAL_ISSUER", ""),
+		Audience:        env.String("JWT_EXTERNAL_AUDIENCE", ""),
+		ScopeClaim:      env.String("JWT_EXTERNAL_SCOPE_CLAIM", ""),
+		RefreshInterval: env.Duration("JWT_JWKS_REFRESH_INTERVAL", 5*time.Minute, 10*time.Second, 24*time.Hour),
+	}
+	if ext.JWKSURL == "" {
+		for _, name := range []string{"JWT_EXTERNAL_ISSUER", "JWT_EXTERNAL_AUDIENCE", "JWT_EXTERNAL_SCOPE_CLAIM"} {
+			if env.String(name, "") != "" {
+				env.Fail(name, "is set without JWT_JWKS_URL")
+			}
+		}
+		return nil
+	}
+	u, err := url.Parse(ext.JWKSURL)
+	loopback := false
+	if err == nil {
+		ip, _ := netip.ParseAddr(u.Hostname())
+		loopback = u.Hostname() == "localhost" || ip.IsLoopback()
+	}
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && loopback) {
+		env.Fail("JWT_JWKS_URL", "%q is not an https URL (http only to a loopback address)", ext.JWKSURL)
+	}
+	if ext.Issuer == "" {
+		env.Fail("JWT_EXTERNAL_ISSUER", "is required with JWT_JWKS_URL")
+	}
+	if ext.Audience == "" {
+		env.Fail("JWT_EXTERNAL_AUDIENCE", "is required with JWT_JWKS_URL")
+	}
+	return ext
 }
 
 // readKeys builds the signing and verification keys from JWT_SECRET (key id "default"),
@@ -241,10 +300,40 @@ func readOrigins(env *config.Env, name string) []string {
 	return origins
 }
 
+// readProxies reads the trusted proxies: each an IP address or a CIDR.
+func readProxies(env *config.Env, name string) []string {
+	proxies := env.List(name, nil)
+	for _, p := range proxies {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err != nil {
+			env.Fail(name, "%q is not an IP address or CIDR", p)
+		}
+	}
+	return proxies
+}
+
+// externalLog shows the external provider's settings, or "none".
+func externalLog(e *auth.ExternalConfig) slog.Value {
+	if e == nil {
+		return slog.StringValue("none")
+	}
+	return slog.GroupValue(
+		slog.String("jwks_url", e.JWKSURL),
+		slog.String("issuer", e.Issuer),
+		slog.String("audience", e.Audience),
+		slog.String("scope_claim", e.ScopeClaim),
+		slog.String("refresh_interval", e.RefreshInterval.String()),
+	)
+}
+
 // LogValue shows the configuration without its secrets.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("addr", c.Addr),
+		slog.String("admin_addr", c.AdminAddr),
+		slog.Int("max_connections", c.MaxConnections),
 		slog.String("kafka_brokers", strings.Join(c.Kafka.Brokers, ",")),
 		slog.Int("topic_partitions", int(c.Kafka.Partitions)),
 		slog.Int("topic_replication_factor", int(c.Kafka.ReplicationFactor)),
@@ -257,6 +346,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwt_issuer", c.JWTIssuer),
 		slog.String("jwt_audience", c.JWTAudience),
 		slog.String("token_ttl", c.TokenTTL.String()),
+		slog.Any("external", externalLog(c.External)),
 		slog.String("event_names", strings.Join(c.EventNames, ",")),
 		slog.String("produce_timeout", c.ProduceTimeout.String()),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
@@ -265,6 +355,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Float64("token_rate_limit_per_min", c.TokenLimit.Rate*60),
 		slog.Int("token_rate_limit_burst", c.TokenLimit.Burst),
 		slog.String("cors_allowed_origins", strings.Join(c.CORSOrigins, ",")),
+		slog.String("trusted_proxies", strings.Join(c.TrustedProxies, ",")),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 	)
 }

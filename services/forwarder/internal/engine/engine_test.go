@@ -12,36 +12,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/martech/eventfwd/services/forwarder/internal/kfaketest"
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
 
 // The engine's tests run it on kfake with handlers of their own: no HTTP, no events.
 
-// kfakeCluster starts a one-broker kfake cluster with the topics, 4 partitions each, for the
-// test, and returns the options that reach it.
-func kfakeCluster(t *testing.T, topics ...string) []kgo.Opt {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topics...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
-}
-
-// newClient is a client of seeds with opts, closed when the test ends.
-func newClient(t *testing.T, seeds []kgo.Opt, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, seeds...), opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
+var (
+	kfakeCluster = kfaketest.Cluster
+	newClient    = kfaketest.Client
+)
 
 func testEngine(t *testing.T, seeds []kgo.Opt, perPartition int, h Handler) (*Engine, *metrics.Forwarder) {
 	t.Helper()
@@ -270,4 +252,52 @@ func series(vec *prometheus.GaugeVec, p string) bool {
 		}
 	}
 	return found
+}
+
+// A revoke stops taking work on all its partitions at once: while one partition's HTTP attempt
+// under way is let finish, the others start nothing new. (Drained one after the other, the
+// later partitions went on starting records until their turn, then had them cut short.)
+func TestRevokeStopsEveryPartitionAtOnce(t *testing.T) {
+	seeds := kfakeCluster(t, "raw")
+	prod := newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	recs = append(recs, &kgo.Record{Topic: "raw", Partition: 0, Value: []byte("slow")})
+	for range 2000 {
+		recs = append(recs, &kgo.Record{Topic: "raw", Partition: 1, Value: []byte("quick")})
+	}
+	if err := prod.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var stopped time.Time   // when partition 0's record saw the revoke
+	var lastStart time.Time // of partition 1's records
+	started := make(chan struct{}, 1)
+	eng, _ := testEngine(t, seeds, 1, func(stop, _ context.Context, r *kgo.Record, _ func()) error {
+		if r.Partition == 0 {
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+			<-stop.Done()
+			mu.Lock()
+			stopped = time.Now()
+			mu.Unlock()
+			time.Sleep(300 * time.Millisecond) // the HTTP attempt under way, let finish
+			return nil
+		}
+		mu.Lock()
+		lastStart = time.Now()
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // a quick delivery
+		return nil
+	})
+	stopEngine := runEngine(t, eng)
+	<-started
+	time.Sleep(100 * time.Millisecond) // partition 1 is busy delivering meanwhile
+	stopEngine()                       // leaving the group revokes both partitions
+	mu.Lock()
+	defer mu.Unlock()
+	if late := lastStart.Sub(stopped); late > 50*time.Millisecond {
+		t.Fatalf("partition 1 started a record %s after the revoke stopped partition 0", late)
+	}
 }
