@@ -24,6 +24,10 @@ Environment (defaults in brackets):
                              its partitions [45s]
   TOPIC_PARTITIONS           partitions of topics created at start [6]
   TOPIC_REPLICATION_FACTOR   replication factor of topics created at start [1]
+  TOPIC_MIN_INSYNC_REPLICAS  min.insync.replicas of topics created at start [the broker's]
+  KAFKA_TLS, KAFKA_TLS_CA_FILE, KAFKA_TLS_CERT_FILE, KAFKA_TLS_KEY_FILE, KAFKA_TLS_SERVER_NAME,
+  KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD(_FILE), KAFKA_SASL_OAUTH_*
+                             TLS and SASL to the brokers (README, "Connecting to your cluster")
   ADEVENTSX_URL              AdEventsX base URL; POSTs go to $ADEVENTSX_URL/v1/conversions (required)
   ADEVENTSX_API_KEY          AdEventsX API key (required, never logged)
   ADEVENTSX_MAX_RPS          cap on requests/s to AdEventsX, 0 for none [0]

@@ -63,6 +63,10 @@ Configuration is read from the environment:
   KAFKA_BROKERS             comma-separated host:port bootstrap brokers (default "127.0.0.1:9092")
   TOPIC_PARTITIONS          partitions of a topic created at start (default 6)
   TOPIC_REPLICATION_FACTOR  replication factor of a topic created at start (default 1)
+  TOPIC_MIN_INSYNC_REPLICAS min.insync.replicas of a topic created at start (default: the broker's)
+  KAFKA_TLS, KAFKA_TLS_CA_FILE, KAFKA_TLS_CERT_FILE, KAFKA_TLS_KEY_FILE, KAFKA_TLS_SERVER_NAME,
+  KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD(_FILE), KAFKA_SASL_OAUTH_*
+                            TLS and SASL to the brokers (README, "Connecting to your cluster")
   EVENTS_TOPIC              topic events are written to (default "events.raw")
   AUTH_CLIENTS              API clients as "id:secret,id:secret"; each gets the scope
                             events:write and the default rate limit

@@ -78,6 +78,9 @@ Every command reads the DLQ up to its end as it was when the command started.
 
 Environment (a flag of the same meaning wins):
   KAFKA_BROKERS   Kafka bootstrap brokers, comma-separated (--brokers) [127.0.0.1:9092]
+  KAFKA_TLS, KAFKA_TLS_CA_FILE, KAFKA_TLS_CERT_FILE, KAFKA_TLS_KEY_FILE, KAFKA_TLS_SERVER_NAME,
+  KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD(_FILE), KAFKA_SASL_OAUTH_*
+                  TLS and SASL to the brokers, as the services (README, "Connecting to your cluster")
   DLQ_TOPIC       the dead-letter topic (--dlq-topic) [events.dlq]
   EVENTS_TOPIC    where replay sends records (--events-topic) [events.raw]
   EVENT_NAMES     event_name values the forwarder accepts; show and replay judge records with them,
