@@ -159,3 +159,30 @@ func TestAccessLogSamplesBursts(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenRefusalsAreInTheSampledAccessLog: a refused token request is one access-log line
+// saying why and about whom (it was a separate, unsampled line too: 7 500 a second under the
+// token-flood bench).
+func TestTokenRefusalsAreInTheSampledAccessLog(t *testing.T) {
+	var logs bytes.Buffer
+	srv := newTestServerWith(t, &fakePublisher{}, fakeChecker{}, time.Second, func(c *Config) {
+		c.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/auth/token",
+		strings.NewReader(`{"client_id":"web","client_secret":"wrong"}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	srv.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized {
+		t.Fatalf("wrong secret = %d, want 401", rec.Code)
+	}
+	lines := logLines(t, &logs)
+	if len(lines) != 1 {
+		t.Fatalf("logged %d lines, want the access log's only: %s", len(lines), logs.String())
+	}
+	l := lines[0]
+	if l["msg"] != "http request" || l["status"] != float64(401) || l["error"] != "token refused" ||
+		l["client_id"] != "web" || l["ip"] != "192.0.2.1" {
+		t.Errorf("line = %v, want the 401 with error %q, client_id web, ip 192.0.2.1", l, "token refused")
+	}
+}

@@ -70,7 +70,9 @@ const (
 )
 
 // accessLog counts every request in the HTTP metrics and logs the ones that did not succeed: a
-// refusal (4xx) at info, an error (5xx) at error, sampled per class (logBurst). Successes and
+// refusal (4xx) at info, an error (5xx) at error, sampled per class (logBurst), with the
+// client's address and what the handler left in c.Errors (its error, and attributes as a
+// []slog.Attr in its Meta). Successes and
 // probes are logged only at debug: a line per accepted event is a cost per request and, at
 // thousands a second, an operator's disk problem.
 func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
@@ -107,7 +109,7 @@ func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
 				return
 			}
 		}
-		attrs := make([]slog.Attr, 0, 8)
+		attrs := make([]slog.Attr, 0, 10)
 		attrs = append(attrs,
 			slog.String("method", c.Request.Method),
 			slog.String("route", route),
@@ -118,8 +120,14 @@ func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
 		if clientID := auth.ClientID(c); clientID != "" {
 			attrs = append(attrs, slog.String("client_id", clientID))
 		}
+		if sampler != nil {
+			attrs = append(attrs, slog.String("ip", c.ClientIP()))
+		}
 		if err := c.Errors.Last(); err != nil {
 			attrs = append(attrs, slog.String("error", err.Error()))
+			if more, ok := err.Meta.([]slog.Attr); ok {
+				attrs = append(attrs, more...)
+			}
 		}
 		if unlogged > 0 {
 			attrs = append(attrs, slog.Int64("unlogged_before", unlogged))

@@ -435,8 +435,17 @@ func TestTokenHandlerLogsOnlyKnownIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	r := gin.New()
-	r.POST("/auth/token", TokenHandler(slog.New(slog.NewJSONHandler(&logs, nil)), clients, newTestTokens(),
+	// What the handler leaves for the access log (api's), logged as it logs it.
+	r.Use(func(c *gin.Context) {
+		c.Next()
+		if e := c.Errors.Last(); e != nil {
+			attrs, _ := e.Meta.([]slog.Attr)
+			log.LogAttrs(c.Request.Context(), slog.LevelInfo, e.Error(), attrs...)
+		}
+	})
+	r.POST("/auth/token", TokenHandler(log, clients, newTestTokens(),
 		NewGuard(ratelimit.Limit{Rate: 1000, Burst: 1000})))
 	swapped := "s3cret-web-pasted-as-the-id"
 	for _, id := range []string{"web", swapped, strings.Repeat("x", 5000)} {
