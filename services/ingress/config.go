@@ -57,7 +57,7 @@ POST /auth/token) and writes each to Kafka, answering 202 once Kafka acknowledge
 
 Configuration is read from the environment:
   INGRESS_ADDR              listen address (default ":8080")
-  INGRESS_ADMIN_ADDR        admin listener: /healthz, /readyz, /metrics (default "127.0.0.1:8082")
+  INGRESS_ADMIN_ADDR        admin listener: /healthz, /readyz, /metrics, /debug/pprof/ (default "127.0.0.1:8082")
   MAX_CONNECTIONS           connections held open on INGRESS_ADDR; past it the longest idle
                             one is closed, or a newcomer waits (default 4096, about 25 KB each)
   KAFKA_BROKERS             comma-separated host:port bootstrap brokers (default "127.0.0.1:9092")
