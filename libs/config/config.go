@@ -20,6 +20,9 @@ import (
 type Env struct {
 	Lookup func(string) (string, bool)
 	errs   []error
+	set    *Set              // the settings this Env may read; nil: any
+	seen   map[string]string // what the start log shows of each setting read
+	order  []string
 }
 
 // FromOS returns an Env that reads the process environment.
@@ -136,7 +139,7 @@ func (e *Env) Duration(name string, def, lo, hi time.Duration) time.Duration {
 		return def
 	}
 	if d < lo || d > hi {
-		e.Fail(name, "%s is outside %s..%s", d, lo, hi)
+		e.Fail(name, "%s is outside %s..%s", FormatDuration(d), FormatDuration(lo), FormatDuration(hi))
 		return def
 	}
 	return d
