@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +52,11 @@ func String(name, def, help string) *Var[string] {
 
 // Int declares an integer setting within [lo, hi].
 func Int(name string, def, lo, hi int, help string) *Var[int] {
-	return declare(name, help, def, fmt.Sprintf("%d..%d", lo, hi), strconv.Itoa,
+	bounds := fmt.Sprintf("%d..%d", lo, hi)
+	if hi >= math.MaxInt32 {
+		bounds = fmt.Sprintf("at least %d", lo)
+	}
+	return declare(name, help, def, bounds, strconv.Itoa,
 		func(e *Env, name string, def int) int { return e.Int(name, def, lo, hi) })
 }
 

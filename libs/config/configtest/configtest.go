@@ -187,3 +187,16 @@ func sharedTables(md string) []table {
 	}
 	return out
 }
+
+// CheckReadsAll fails t unless loading the configuration from env read every setting of set:
+// a declared setting nothing reads is documented for nothing. (Reading one the set does not
+// declare already panics.)
+func CheckReadsAll(t T, set *config.Set, env *config.Env) {
+	t.Helper()
+	read := env.Read()
+	for _, name := range set.Names() {
+		if !slices.Contains(read, name) {
+			t.Errorf("%s declares %s but loading its configuration did not read it", set.Name, name)
+		}
+	}
+}
