@@ -15,7 +15,13 @@ var (
 	// KafkaLogLevelVar is for binaries with a Kafka client: the franz-go client's own lines are
 	// many at info (every metadata refresh, join and heartbeat change).
 	KafkaLogLevelVar = Choice("KAFKA_LOG_LEVEL", "", levels,
-		"least severe level of the Kafka client's own log lines (default LOG_LEVEL)")
+		"least severe level of the Kafka client's own log lines; unset: LOG_LEVEL's").
+		Show(func(v string) string {
+			if v == "" {
+				return "(LOG_LEVEL)"
+			}
+			return v
+		})
 )
 
 var levels = []string{"debug", "info", "warn", "error"}

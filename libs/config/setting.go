@@ -62,7 +62,8 @@ func Int(name string, def, lo, hi int, help string) *Var[int] {
 
 // Float declares a number setting within [lo, hi].
 func Float(name string, def, lo, hi float64, help string) *Var[float64] {
-	return declare(name, help, def, fmt.Sprintf("%g..%g", lo, hi),
+	bounds := strconv.FormatFloat(lo, 'f', -1, 64) + ".." + strconv.FormatFloat(hi, 'f', -1, 64)
+	return declare(name, help, def, bounds,
 		func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) },
 		func(e *Env, name string, def float64) float64 { return e.Float(name, def, lo, hi) })
 }

@@ -34,22 +34,36 @@ type Settings struct {
 	ReplicationFactor int16
 }
 
+// The connection and topic-creation settings every binary with a Kafka client reads (declared
+// once; each binary's config.Set includes Vars).
+var (
+	BrokersVar     = config.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}, "Kafka bootstrap brokers, comma-separated host:port")
+	PartitionsVar  = config.Int("TOPIC_PARTITIONS", 6, 1, 10000, "partitions of a topic created at start")
+	ReplicationVar = config.Int("TOPIC_REPLICATION_FACTOR", 1, 1, 32, "replication factor of a topic created at start")
+	EventsTopicVar = config.String("EVENTS_TOPIC", DefaultEventsTopic, "the events topic")
+	DLQTopicVar    = config.String("DLQ_TOPIC", DefaultDLQTopic, "the dead-letter topic")
+)
+
+// Vars are the settings ReadSettings reads, and the Kafka client's log level.
+var Vars = []config.Decl{BrokersVar, PartitionsVar, ReplicationVar, config.KafkaLogLevelVar}
+
 // ReadSettings reads KAFKA_BROKERS, TOPIC_PARTITIONS and TOPIC_REPLICATION_FACTOR.
 func ReadSettings(env *config.Env) Settings {
 	return Settings{
-		Brokers:           env.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
-		Partitions:        int32(env.Int("TOPIC_PARTITIONS", 6, 1, 10000)),
-		ReplicationFactor: int16(env.Int("TOPIC_REPLICATION_FACTOR", 1, 1, 32)),
+		Brokers:           BrokersVar.Read(env),
+		Partitions:        int32(PartitionsVar.Read(env)),
+		ReplicationFactor: int16(ReplicationVar.Read(env)),
 	}
 }
 
 // ClientOpts returns the options every client of ours starts from: the seed brokers, a client id
-// and franz-go's own logging routed to slog, at the level of log's handler.
+// and franz-go's own logging routed to slog, at the level of log's handler (with a handler from
+// config.Logging, KAFKA_LOG_LEVEL: the logger gets the component config.KafkaComponent).
 func ClientOpts(s Settings, clientID string, log *slog.Logger) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(s.Brokers...),
 		kgo.ClientID(clientID),
-		kgo.WithLogger(kslog.New(log.With("component", "kgo"))),
+		kgo.WithLogger(kslog.New(log.With("component", config.KafkaComponent))),
 		kgo.RetryTimeout(30 * time.Second),
 	}
 }

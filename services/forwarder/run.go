@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/martech/eventfwd/libs/config"
 	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/libs/kafka"
@@ -24,13 +23,7 @@ import (
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
 
-func run(ctx context.Context, log *slog.Logger) error {
-	cfg, err := loadConfig(config.FromOS())
-	if err != nil {
-		return err
-	}
-	log.Info("starting", cfg.logAttrs()...)
-
+func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 	baseOpts := kafka.ClientOpts(cfg.Kafka, "forwarder", log)
 	counts, err := ensureTopics(ctx, cfg, baseOpts)
 	if err != nil {
@@ -40,10 +33,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	m := metrics.New()
 	gate := health.New(health.Config{
 		Window:        cfg.CircuitWindow,
-		MinRequests:   cfg.CircuitMin,
-		FailureRatio:  cfg.CircuitRatio,
-		ProbeInterval: cfg.ProbeInterval,
-		MaxProbe:      cfg.MaxProbe,
+		MinRequests:   cfg.CircuitMinRequests,
+		FailureRatio:  cfg.CircuitFailureRatio,
+		ProbeInterval: cfg.CircuitProbeInterval,
+		MaxProbe:      cfg.CircuitMaxProbe,
 		MaxInFlight:   cfg.MaxInFlight,
 		MinInFlight:   1,
 		MaxRPS:        cfg.MaxRPS,
@@ -54,7 +47,13 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Name: "forwarder_concurrency_limit",
 		Help: "Current adaptive limit on concurrent requests to AdEventsX.",
 	}, func() float64 { return float64(gate.Limit()) }))
-	client := deliver.NewClient(cfg.URL, cfg.APIKey, cfg.AttemptTO, cfg.RetryAfterCap, cfg.MaxInFlight)
+	client := deliver.NewClient(deliver.ClientConfig{
+		BaseURL:        cfg.URL,
+		APIKey:         cfg.APIKey,
+		AttemptTimeout: cfg.AttemptTimeout,
+		RetryAfterCap:  cfg.RetryAfterCap,
+		MaxConns:       cfg.MaxInFlight,
+	})
 	defer client.CloseIdle()
 	deliverer := deliver.NewDeliverer(client, gate, deliver.Policy{
 		MaxAttempts:    cfg.MaxAttempts,
@@ -62,7 +61,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		MaxBackoff:     cfg.MaxBackoff,
 		Jitter:         cfg.Jitter,
 	}, m)
-	store := dedupe.New(cfg.DedupeTopic, cfg.DedupeSize, cfg.DedupeWindow)
+	store := dedupe.New(cfg.DedupeTopic, cfg.DedupeCacheSize, cfg.DedupeWindow)
 
 	ln, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
@@ -73,15 +72,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 	eng, err := engine.New(engine.Config{
 		EventsTopic:     cfg.EventsTopic,
 		DLQTopic:        cfg.DLQTopic,
-		Group:           cfg.Group,
-		SessionTimeout:  cfg.SessionTO,
+		Group:           cfg.ConsumerGroup,
+		SessionTimeout:  cfg.SessionTimeout,
 		Partitions:      counts[cfg.EventsTopic],
 		MaxInFlight:     cfg.MaxInFlight,
-		MaxPerPartition: cfg.MaxPerPart,
-		MaxRecordBytes:  cfg.MaxRecord,
-		CommitInterval:  cfg.CommitEvery,
-		RevokeTimeout:   cfg.ShutdownTO,
-		Names:           event.NewNames(cfg.Names...),
+		MaxPerPartition: cfg.MaxInFlightPerPart,
+		MaxRecordBytes:  cfg.MaxRecordBytes,
+		CommitInterval:  cfg.CommitInterval,
+		RevokeTimeout:   cfg.ShutdownTimeout,
+		Names:           event.NewNames(cfg.EventNames...),
 	}, log, baseOpts, store, deliverer, m)
 	if err != nil {
 		return err
@@ -103,7 +102,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: finishing in-flight records", "deadline", cfg.ShutdownTO.String())
+		log.Info("shutting down: finishing in-flight records", "deadline", cfg.ShutdownTimeout.String())
 	case err = <-adminErr:
 		err = fmt.Errorf("admin server: %w", err)
 	case err = <-engDone:
@@ -130,7 +129,7 @@ func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]i
 	defer cl.Close()
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	maxMessage := fmt.Sprint(deadletter.TopicMaxMessageBytes(cfg.MaxRecord))
+	maxMessage := fmt.Sprint(deadletter.TopicMaxMessageBytes(cfg.MaxRecordBytes))
 	counts, err := kafka.EnsureTopics(tctx, cl, cfg.Kafka,
 		kafka.Topic{Name: cfg.EventsTopic},
 		kafka.Topic{Name: cfg.DLQTopic, Configs: map[string]*string{"max.message.bytes": &maxMessage}})

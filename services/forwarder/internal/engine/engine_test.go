@@ -38,7 +38,7 @@ func testEngine(t *testing.T, seeds []kgo.Opt, api string, perPartition int) *En
 	m := metrics.New()
 	gate := health.New(health.Config{Window: time.Minute, MinRequests: 100, FailureRatio: 0.9,
 		ProbeInterval: time.Millisecond, MaxProbe: time.Millisecond, MaxInFlight: 16, MinInFlight: 1}, log, nil)
-	d := deliver.NewDeliverer(deliver.NewClient(api, "k", time.Second, time.Second, 16), gate,
+	d := deliver.NewDeliverer(deliver.NewClient(deliver.ClientConfig{BaseURL: api, APIKey: "k", AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 16}), gate,
 		deliver.Policy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, m)
 	eng, err := New(Config{
 		EventsTopic: "raw", DLQTopic: "dlq", Group: "g", SessionTimeout: 10 * time.Second, Partitions: 4,
