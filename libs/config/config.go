@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,8 @@ type Env struct {
 	set    *Set              // the settings this Env may read; nil: any
 	seen   map[string]string // what the start log shows of each setting read
 	order  []string
+	// undeclared are variables read that set does not declare.
+	undeclared []string
 }
 
 // FromOS returns an Env that reads the process environment.
@@ -34,6 +37,9 @@ func FromMap(m map[string]string) *Env {
 }
 
 func (e *Env) get(name string) (string, bool) {
+	if e.set != nil && e.set.index[name] == nil && !slices.Contains(e.undeclared, name) {
+		e.undeclared = append(e.undeclared, name)
+	}
 	v, ok := e.Lookup(name)
 	v = strings.TrimSpace(v)
 	return v, ok && v != ""

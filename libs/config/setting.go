@@ -150,17 +150,12 @@ func (v *Var[T]) Setting() Setting { return v.s }
 func (v *Var[T]) Name() string { return v.s.Name }
 
 // Read returns the setting's value from env, or its default; a bad value is recorded in env
-// (the default is returned) and the value is noted for the start log. When env belongs to a Set,
-// reading a setting the Set does not declare panics: it is a bug every test of loadConfig finds.
+// (the default is returned) and the value is noted for the start log.
 func (v *Var[T]) Read(e *Env) T {
 	self := v
 	if e.set != nil {
-		d, ok := e.set.index[v.s.Name]
-		if !ok {
-			panic(fmt.Sprintf("config: %s reads %s, which its settings do not declare", e.set.Name, v.s.Name))
-		}
-		if w, ok := d.(*Var[T]); ok {
-			self = w
+		if w, ok := e.set.index[v.s.Name].(*Var[T]); ok {
+			self = w // the Set's copy, with the binary's default
 		}
 	}
 	raw, set := e.get(v.s.Name)
@@ -381,3 +376,7 @@ func (e *Env) note(name, shown string) {
 
 // Read are the names of the settings read so far, in order: a test compares them with the Set.
 func (e *Env) Read() []string { return slices.Clone(e.order) }
+
+// Undeclared are the variables read so far that the Env's Set does not declare: a bug that
+// configtest.CheckReads reports, naming them.
+func (e *Env) Undeclared() []string { return slices.Clone(e.undeclared) }

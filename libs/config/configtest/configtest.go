@@ -188,15 +188,18 @@ func sharedTables(md string) []table {
 	return out
 }
 
-// CheckReadsAll fails t unless loading the configuration from env read every setting of set:
-// a declared setting nothing reads is documented for nothing. (Reading one the set does not
-// declare already panics.)
-func CheckReadsAll(t T, set *config.Set, env *config.Env) {
+// CheckReads fails t unless loading the configuration from env read every setting of set and
+// nothing else: a declared setting nothing reads is documented for nothing, and a variable read
+// without a declaration is missing from -h, the start log and the README.
+func CheckReads(t T, set *config.Set, env *config.Env) {
 	t.Helper()
 	read := env.Read()
 	for _, name := range set.Names() {
 		if !slices.Contains(read, name) {
 			t.Errorf("%s declares %s but loading its configuration did not read it", set.Name, name)
 		}
+	}
+	for _, name := range env.Undeclared() {
+		t.Errorf("%s reads %s, which its config.Set does not declare", set.Name, name)
 	}
 }
