@@ -126,7 +126,8 @@ func (v *Var[T]) Check(check func(T) error) *Var[T] {
 	return v
 }
 
-// Show sets how the start log shows the value (e.g. a URL with its password hidden).
+// Show sets how the start log shows the value (e.g. a URL with its password hidden). On a secret
+// it replaces the mask, so it must show nothing of the secret (e.g. the names in a name:secret list).
 func (v *Var[T]) Show(show func(T) string) *Var[T] {
 	v.show = show
 	return v
@@ -175,12 +176,12 @@ func (v *Var[T]) Read(e *Env) T {
 		}
 	}
 	switch {
-	case self.s.Secret && set:
-		e.note(v.s.Name, Mask(raw))
-	case self.s.Secret:
+	case self.s.Secret && !set:
 		e.note(v.s.Name, "(unset)")
 	case self.show != nil:
 		e.note(v.s.Name, self.show(val))
+	case self.s.Secret:
+		e.note(v.s.Name, Mask(raw))
 	default:
 		e.note(v.s.Name, self.format(val))
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -42,72 +41,65 @@ type Config struct {
 	EventLimit     ratelimit.Limit
 	TokenLimit     ratelimit.Limit
 	CORSOrigins    []string
-	LogLevel       slog.Level
+	Log            config.Logging
 }
 
-// usage is what -h prints.
-const usage = `ingress: accepts conversion events over HTTP (POST /events, with a token from
+const about = `ingress: accepts conversion events over HTTP (POST /events, with a token from
 POST /auth/token) and writes each to Kafka, answering 202 once Kafka acknowledged it.
-
-Configuration is read from the environment:
-  INGRESS_ADDR              listen address (default ":8080")
-  KAFKA_BROKERS             comma-separated host:port bootstrap brokers (default "127.0.0.1:9092")
-  TOPIC_PARTITIONS          partitions of a topic created at start (default 6)
-  TOPIC_REPLICATION_FACTOR  replication factor of a topic created at start (default 1)
-  EVENTS_TOPIC              topic events are written to (default "events.raw")
-  AUTH_CLIENTS              API clients as "id:secret,id:secret"; each gets the scope
-                            events:write and the default rate limit
-  AUTH_CLIENTS_FILE         path of a YAML or JSON clients file with bcrypt-hashed secrets,
-                            scopes and rate limits (see README); one of the two is required
-  JWT_SECRET                HS256 key, at least 32 bytes, key id "default"
-  JWT_KEYS                  HS256 keys as "kid:secret,kid:secret", each at least 32 bytes;
-                            JWT_SECRET or JWT_KEYS is required
-  JWT_SIGNING_KID           key id new tokens are signed with; required with several keys
-  JWT_ISSUER                token issuer, iss (default "eventfwd-ingress")
-  JWT_AUDIENCE              token audience, aud (default "eventfwd-events")
-  TOKEN_TTL                 token lifetime, 1m..24h (default 1h)
-  EVENT_NAMES               accepted event_name values (default "purchase,lead")
-  PRODUCE_TIMEOUT           longest wait for Kafka before answering 503, 100ms..10s (default 5s)
-  MAX_BODY_BYTES            largest POST /events body accepted, in bytes (default 1048576);
-                            POST /events/batch takes up to 500 events and 1 MiB
-  RATE_LIMIT_RPS            a client's sustained event rate, events/s (default 1000)
-  RATE_LIMIT_BURST          a client's bucket size in events, at least 500 (default 2000)
-  TOKEN_RATE_LIMIT_PER_MIN  POST /auth/token requests per minute per IP, and failed ones
-                            per client id (default 10)
-  TOKEN_RATE_LIMIT_BURST    their burst (default 10)
-  CORS_ALLOWED_ORIGINS      browser origins allowed to call the API, comma-separated
-                            (e.g. "https://dashboard.example.com"); none by default
-  LOG_LEVEL                 debug, info, warn or error (default info); the log is JSON on stderr
 
 Commands:
   ingress hash-secret [-cost N]   read a client secret on stdin, print its bcrypt hash
-                                  (cost 10..14, default 10) for AUTH_CLIENTS_FILE
-`
+                                  (cost 10..14, default 10) for AUTH_CLIENTS_FILE`
+
+// The ingress's own settings; README.md's Configuration section lists them with the shared ones
+// (config_test.go checks).
+var (
+	addrVar    = config.Addr("INGRESS_ADDR", ":8080", "listen address")
+	clientsVar = config.String("AUTH_CLIENTS", "", `API clients as "id:secret,id:secret"; each gets the scope events:write and the default rate limit`).
+			Secret().Show(clientIDs)
+	clientsFileVar = config.String("AUTH_CLIENTS_FILE", "",
+		"path of a YAML or JSON clients file with bcrypt-hashed secrets, scopes and rate limits (see README); AUTH_CLIENTS or AUTH_CLIENTS_FILE is required")
+	jwtSecretVar = config.String("JWT_SECRET", "", `HS256 key, at least 32 bytes, key id "default"`).Secret()
+	jwtKeysVar   = config.String("JWT_KEYS", "", `HS256 keys as "kid:secret,kid:secret", each at least 32 bytes; JWT_SECRET or JWT_KEYS is required`).
+			Secret().Show(clientIDs)
+	signingKIDVar     = config.String("JWT_SIGNING_KID", "", "key id new tokens are signed with; required with several keys")
+	issuerVar         = config.String("JWT_ISSUER", "eventfwd-ingress", "token issuer, iss")
+	audienceVar       = config.String("JWT_AUDIENCE", "eventfwd-events", "token audience, aud")
+	tokenTTLVar       = config.Duration("TOKEN_TTL", time.Hour, time.Minute, 24*time.Hour, "token lifetime")
+	produceTimeoutVar = config.Duration("PRODUCE_TIMEOUT", 5*time.Second, 100*time.Millisecond, 10*time.Second, "longest wait for Kafka before answering 503")
+	maxBodyVar        = config.Int("MAX_BODY_BYTES", 1<<20, 1<<10, 64<<20, "largest POST /events body accepted, in bytes; POST /events/batch takes up to 500 events and 1 MiB")
+	rateVar           = config.Float("RATE_LIMIT_RPS", 1000, 0.001, 1e9, "a client's sustained event rate, events/s")
+	burstVar          = config.Int("RATE_LIMIT_BURST", 2000, api.MaxBatchEvents, 1e9, "a client's bucket size in events, at least a full batch")
+	tokenRateVar      = config.Float("TOKEN_RATE_LIMIT_PER_MIN", 10, 0.01, 1e6, "POST /auth/token requests per minute per IP, and failed ones per client id")
+	tokenBurstVar     = config.Int("TOKEN_RATE_LIMIT_BURST", 10, 1, 1e6, "their burst")
+	originsVar        = config.List("CORS_ALLOWED_ORIGINS", nil, `browser origins allowed to call the API, comma-separated (e.g. "https://dashboard.example.com"); none by default`).
+				Check(checkOrigins)
+)
+
+// settings are every variable the ingress reads, in the order -h lists them.
+var settings = config.NewSet("ingress", about, addrVar).Add(kafka.Vars...).Add(kafka.EventsTopicVar,
+	clientsVar, clientsFileVar, jwtSecretVar, jwtKeysVar, signingKIDVar, issuerVar, audienceVar, tokenTTLVar,
+	event.NamesVar, produceTimeoutVar, maxBodyVar, rateVar, burstVar, tokenRateVar, tokenBurstVar, originsVar,
+	config.LogLevelVar, config.LogFormatVar)
 
 // loadConfig reads and checks every variable; the error names each bad one.
 func loadConfig(env *config.Env) (Config, error) {
 	cfg := Config{
-		Addr:           env.Addr("INGRESS_ADDR", ":8080"),
+		Addr:           addrVar.Read(env),
 		Kafka:          kafka.ReadSettings(env),
-		EventsTopic:    env.String("EVENTS_TOPIC", kafka.DefaultEventsTopic),
-		JWTSecret:      env.String("JWT_SECRET", ""),
-		JWTIssuer:      env.String("JWT_ISSUER", "eventfwd-ingress"),
-		JWTAudience:    env.String("JWT_AUDIENCE", "eventfwd-events"),
-		TokenTTL:       env.Duration("TOKEN_TTL", time.Hour, time.Minute, 24*time.Hour),
-		EventNames:     env.List("EVENT_NAMES", event.DefaultNames),
-		ProduceTimeout: env.Duration("PRODUCE_TIMEOUT", 5*time.Second, 100*time.Millisecond, 10*time.Second),
-		MaxBodyBytes:   int64(env.Int("MAX_BODY_BYTES", 1<<20, 1<<10, 64<<20)),
-		ClientsFile:    env.String("AUTH_CLIENTS_FILE", ""),
-		EventLimit: ratelimit.Limit{
-			Rate:  env.Float("RATE_LIMIT_RPS", 1000, 0.001, 1e9),
-			Burst: env.Int("RATE_LIMIT_BURST", 2000, api.MaxBatchEvents, 1e9),
-		},
-		TokenLimit: ratelimit.Limit{
-			Rate:  env.Float("TOKEN_RATE_LIMIT_PER_MIN", 10, 0.01, 1e6) / 60,
-			Burst: env.Int("TOKEN_RATE_LIMIT_BURST", 10, 1, 1e6),
-		},
-		CORSOrigins: readOrigins(env, "CORS_ALLOWED_ORIGINS"),
-		LogLevel:    env.LogLevel(),
+		EventsTopic:    kafka.EventsTopicVar.Read(env),
+		JWTSecret:      jwtSecretVar.Read(env),
+		JWTIssuer:      issuerVar.Read(env),
+		JWTAudience:    audienceVar.Read(env),
+		TokenTTL:       tokenTTLVar.Read(env),
+		EventNames:     event.NamesVar.Read(env),
+		ProduceTimeout: produceTimeoutVar.Read(env),
+		MaxBodyBytes:   int64(maxBodyVar.Read(env)),
+		ClientsFile:    clientsFileVar.Read(env),
+		EventLimit:     ratelimit.Limit{Rate: rateVar.Read(env), Burst: burstVar.Read(env)},
+		TokenLimit:     ratelimit.Limit{Rate: tokenRateVar.Read(env) / 60, Burst: tokenBurstVar.Read(env)},
+		CORSOrigins:    originsVar.Read(env),
+		Log:            config.ReadLogging(env),
 	}
 	cfg.Keys = readKeys(env, cfg.JWTSecret)
 	cfg.Clients = readClients(env, cfg.ClientsFile)
@@ -117,11 +109,24 @@ func loadConfig(env *config.Env) (Config, error) {
 	return cfg, nil
 }
 
+// clientIDs shows a "name:secret,name:secret" list in the start log by its names alone.
+func clientIDs(list string) string {
+	if list == "" {
+		return "(unset)"
+	}
+	var names []string
+	for _, entry := range strings.Split(list, ",") {
+		name, _, _ := strings.Cut(strings.TrimSpace(entry), ":")
+		names = append(names, name)
+	}
+	return strings.Join(names, ",") + " (secrets not shown)"
+}
+
 // readKeys builds the signing and verification keys from JWT_SECRET (key id "default"),
 // JWT_KEYS and JWT_SIGNING_KID.
 func readKeys(env *config.Env, secret string) *auth.Keys {
 	keys := map[string][]byte{}
-	if list := env.String("JWT_KEYS", ""); list != "" {
+	if list := jwtKeysVar.Read(env); list != "" {
 		parsed, err := auth.ParseKeys(list)
 		if err != nil {
 			env.Fail("JWT_KEYS", "%v", err)
@@ -144,7 +149,7 @@ func readKeys(env *config.Env, secret string) *auth.Keys {
 		env.Fail("JWT_SECRET", "is required (or JWT_KEYS)")
 		return nil
 	}
-	signing := env.String("JWT_SIGNING_KID", "")
+	signing := signingKIDVar.Read(env)
 	if signing == "" {
 		if len(keys) > 1 {
 			env.Fail("JWT_SIGNING_KID", "is required when there are several keys")
@@ -169,7 +174,7 @@ func readKeys(env *config.Env, secret string) *auth.Keys {
 // readClients builds the API clients from AUTH_CLIENTS and AUTH_CLIENTS_FILE.
 func readClients(env *config.Env, file string) *auth.Clients {
 	var sets []*auth.Clients
-	if list := env.String("AUTH_CLIENTS", ""); list != "" {
+	if list := clientsVar.Read(env); list != "" {
 		parsed, err := auth.ParseClients(list)
 		if err != nil {
 			env.Fail("AUTH_CLIENTS", "%v", err)
@@ -224,43 +229,18 @@ func readClientsFile(path string) (*auth.Clients, error) {
 	return clients, nil
 }
 
-// readOrigins reads the CORS origins: each scheme://host[:port], nothing more.
-func readOrigins(env *config.Env, name string) []string {
-	origins := env.List(name, nil)
+// checkOrigins accepts CORS origins: each scheme://host[:port], nothing more.
+func checkOrigins(origins []string) error {
+	var bad []string
 	for _, o := range origins {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			env.Fail(name, "%q is not an origin such as https://dashboard.example.com", o)
+			bad = append(bad, fmt.Sprintf("%q is not an origin such as https://dashboard.example.com", o))
 		}
 	}
-	return origins
-}
-
-// LogValue shows the configuration without its secrets.
-func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("addr", c.Addr),
-		slog.String("kafka_brokers", strings.Join(c.Kafka.Brokers, ",")),
-		slog.Int("topic_partitions", int(c.Kafka.Partitions)),
-		slog.Int("topic_replication_factor", int(c.Kafka.ReplicationFactor)),
-		slog.String("events_topic", c.EventsTopic),
-		slog.String("auth_clients", fmt.Sprintf("%s (secrets not shown)", strings.Join(c.Clients.IDs(), ","))),
-		slog.String("auth_clients_file", c.ClientsFile),
-		slog.String("jwt_secret", config.Mask(c.JWTSecret)),
-		slog.String("jwt_kids", strings.Join(c.Keys.KIDs(), ",")),
-		slog.String("jwt_signing_kid", c.Keys.SigningKID()),
-		slog.String("jwt_issuer", c.JWTIssuer),
-		slog.String("jwt_audience", c.JWTAudience),
-		slog.String("token_ttl", c.TokenTTL.String()),
-		slog.String("event_names", strings.Join(c.EventNames, ",")),
-		slog.String("produce_timeout", c.ProduceTimeout.String()),
-		slog.Int64("max_body_bytes", c.MaxBodyBytes),
-		slog.Float64("rate_limit_rps", c.EventLimit.Rate),
-		slog.Int("rate_limit_burst", c.EventLimit.Burst),
-		slog.Float64("token_rate_limit_per_min", c.TokenLimit.Rate*60),
-		slog.Int("token_rate_limit_burst", c.TokenLimit.Burst),
-		slog.String("cors_allowed_origins", strings.Join(c.CORSOrigins, ",")),
-		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
-	)
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
 }
