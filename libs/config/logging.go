@@ -24,7 +24,10 @@ var (
 		})
 )
 
-var levels = []string{"debug", "info", "warn", "error"}
+var levels = []string{"debug", "info", "warn", "error", "off"}
+
+// LevelOff, as a level, writes nothing.
+const LevelOff = slog.Level(1 << 10)
 
 // KafkaComponent is the "component" attribute value of the Kafka client's logger
 // (kafka.ClientOpts): a logger given it logs at KAFKA_LOG_LEVEL.
@@ -50,6 +53,9 @@ func ReadLogging(env *Env) Logging {
 }
 
 func parseLevel(v string) slog.Level {
+	if v == "off" {
+		return LevelOff
+	}
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(v)); err != nil {
 		return slog.LevelInfo // Choice already refused it

@@ -30,7 +30,7 @@ func TestSetUsageListsEverySettingWithItsDefaultAndBounds(t *testing.T) {
 		"T_KEY      the key every request must carry (required; secret, never logged)\n",
 		"T_WINDOW   how long an id is remembered (default 24h; 1m..720h)\n",
 		"T_RATIO    share failing (default 0.5; 0..1)\n",
-		"LOG_LEVEL  least severe log level written (default error; debug, info, warn, error)\n",
+		"LOG_LEVEL  least severe log level written (default error; debug, info, warn, error, off)\n",
 	} {
 		if !strings.Contains(usage, want) {
 			t.Errorf("usage lacks %q:\n%s", want, usage)
@@ -47,7 +47,7 @@ func TestVarReadNamesTheBadVariable(t *testing.T) {
 		{"required", map[string]string{}, "T_KEY: is required"},
 		{"bounds", map[string]string{"T_KEY": "k", "T_WINDOW": "1s"}, "T_WINDOW: 1s is outside 1m..720h"},
 		{"check", map[string]string{"T_KEY": "k", "T_RATIO": "0.25"}, "T_RATIO: 0.25 is unlucky"},
-		{"choice", map[string]string{"T_KEY": "k", "LOG_LEVEL": "loud"}, `LOG_LEVEL: "loud" is not one of debug, info, warn, error`},
+		{"choice", map[string]string{"T_KEY": "k", "LOG_LEVEL": "loud"}, `LOG_LEVEL: "loud" is not one of debug, info, warn, error, off`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,5 +157,16 @@ func TestLoggingDefaultsToJSONAndKafkaAtLogLevel(t *testing.T) {
 	l.Logger(&buf, "svc").With("component", KafkaComponent).Debug("kgo debug")
 	if got := buf.String(); !strings.HasPrefix(got, `{"time":`) || !strings.Contains(got, `"msg":"kgo debug"`) {
 		t.Fatalf("log = %s, want a JSON line with the kafka client's debug line", got)
+	}
+}
+
+func TestLoggingOffWritesNothing(t *testing.T) {
+	var buf bytes.Buffer
+	l := ReadLogging(FromMap(map[string]string{"LOG_LEVEL": "off"}))
+	log := l.Logger(&buf, "svc")
+	log.Error("an error")
+	log.With("component", KafkaComponent).Error("a kafka error")
+	if buf.Len() != 0 {
+		t.Fatalf("LOG_LEVEL=off wrote %s", buf.String())
 	}
 }

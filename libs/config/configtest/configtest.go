@@ -3,7 +3,8 @@
 // from the code.
 //
 // The README's "## Configuration" section holds one table per binary, under a line starting with
-// the binary's name in bold (**forwarder**), and one table of settings several binaries share,
+// the binary's name in bold (**forwarder**; none for a binary with no settings of its own), and
+// one table of settings several binaries share,
 // with a "read by" column naming the binaries (or "all"). The first column holds the variable
 // names in backticks, several to a row if they go together (`A` / `B`); with one name to a row,
 // the "default" column must show the declared default (or say "required").
@@ -47,10 +48,7 @@ func Problems(set *config.Set, md string) []string {
 		return []string{`no "## Configuration" section`}
 	}
 	documented := map[string]row{}
-	own, ok := tableAfter(section, "**"+set.Name+"**")
-	if !ok {
-		return []string{fmt.Sprintf("no table under a line starting with **%s** in the Configuration section", set.Name)}
-	}
+	own, _ := tableAfter(section, "**"+set.Name+"**")
 	for _, r := range own.rows {
 		for _, n := range r.names {
 			documented[n] = r
@@ -164,16 +162,22 @@ func cells(line string) []string {
 	return parts
 }
 
-// tableAfter is the first table after the first line starting with lead.
+// tableAfter is the first table after the first line starting with lead, before the next line
+// in bold or heading: a binary that reads only shared settings has no table of its own.
 func tableAfter(md, lead string) (table, bool) {
 	lines := strings.Split(md, "\n")
 	for i, line := range lines {
-		if strings.HasPrefix(line, lead) {
-			if ts := tables(strings.Join(lines[i:], "\n")); len(ts) > 0 {
-				return ts[0], true
-			}
-			return table{}, false
+		if !strings.HasPrefix(line, lead) {
+			continue
 		}
+		end := i + 1
+		for end < len(lines) && !strings.HasPrefix(lines[end], "**") && !strings.HasPrefix(lines[end], "#") {
+			end++
+		}
+		if ts := tables(strings.Join(lines[i+1:end], "\n")); len(ts) > 0 {
+			return ts[0], true
+		}
+		return table{}, false
 	}
 	return table{}, false
 }

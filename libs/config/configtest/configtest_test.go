@@ -44,7 +44,8 @@ func TestProblems(t *testing.T) {
 		{"required not said", func(s string) string { return strings.Replace(s, "| required |", "| none |", 1) },
 			[]string{`SVC_URL: default column "none" does not say required`}},
 		{"no table", func(s string) string { return strings.Replace(s, "**svc**", "**other**", 1) },
-			[]string{"no table under a line starting with **svc** in the Configuration section"}},
+			[]string{"svc reads SVC_URL, which its table does not list", "svc reads SVC_SIZE, which its table does not list",
+				"svc reads SVC_MIN, which its table does not list", "svc reads SVC_MAX, which its table does not list"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

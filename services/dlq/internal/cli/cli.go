@@ -9,7 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/martech/eventfwd/libs/config"
@@ -61,7 +61,10 @@ type IO struct {
 	Now            func() time.Time
 }
 
-const usage = `dlq: look into and replay the dead-letter topic of the event-forwarding pipeline.
+// usage is what dlq -h prints; the environment part comes from Environment.
+var usage = strings.Replace(usageFormat, "{{environment}}\n", Environment.EnvUsage(), 1)
+
+const usageFormat = `dlq: look into and replay the dead-letter topic of the event-forwarding pipeline.
 
 Usage:
   dlq stats  [flags]   counts by reason, HTTP status, event_name and age; the oldest and newest
@@ -75,16 +78,10 @@ Usage:
 (--reason, --status, --since, --until, --event-id, --partition, --from-offset, --to-offset).
 Every command reads the DLQ up to its end as it was when the command started.
 
-Environment (a flag of the same meaning wins):
-  KAFKA_BROKERS   Kafka bootstrap brokers, comma-separated (--brokers) [127.0.0.1:9092]
-  DLQ_TOPIC       the dead-letter topic (--dlq-topic) [events.dlq]
-  EVENTS_TOPIC    where replay sends records (--events-topic) [events.raw]
-  EVENT_NAMES     event_name values the forwarder accepts; show and replay judge records with them,
-                  so set it as the forwarder has it [purchase,lead]
-  MAX_RECORD_BYTES  the forwarder's record size limit (key, value and headers): replay holds
-                  back larger records (held-too-large, not sent even with --force); set it as
-                  the forwarder has it [921600]
-  LOG_LEVEL       the Kafka client's log on stderr: debug, info, warn, error [error]
+Environment (--brokers, --dlq-topic and --events-topic win over KAFKA_BROKERS, DLQ_TOPIC and
+EVENTS_TOPIC; set EVENT_NAMES and MAX_RECORD_BYTES as the forwarder has them: show and replay
+judge records with them, and replay holds back larger records even with --force):
+{{environment}}
 
 Exit codes:
   0    done (also: -h)
@@ -139,12 +136,4 @@ func parse(fs *flag.FlagSet, args []string, std IO, about string) error {
 		return exitErr(ExitUsage, "%s: unexpected argument %q; every option is a flag (dlq %s -h)", fs.Name(), fs.Arg(0), fs.Name())
 	}
 	return nil
-}
-
-func logger(w io.Writer, env *config.Env) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(env.String("LOG_LEVEL", "error"))); err != nil {
-		env.Fail("LOG_LEVEL", "is not debug, info, warn or error")
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }

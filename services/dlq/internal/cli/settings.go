@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/martech/eventfwd/libs/config"
 	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/libs/kafka"
@@ -36,6 +37,14 @@ func (c *common) register(fs *flag.FlagSet, withEvents bool) {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to try to reach Kafka before giving up with exit code 3")
 }
 
+// Environment are the variables dlq reads, declared once: its -h, README table and tests derive
+// from them. EVENT_NAMES and MAX_RECORD_BYTES are the forwarder's: set them as it has them. The
+// Kafka client's log is off unless LOG_LEVEL asks for it: what the operator needs is in the
+// command's own output and error.
+var Environment = config.NewSet("dlq", "", kafka.Vars...).Add(kafka.DLQTopicVar, kafka.EventsTopicVar,
+	event.NamesVar, deadletter.MaxRecordBytesVar, config.LogLevelVar.WithDefault("off"),
+	config.LogFormatVar.WithDefault("text"))
+
 // Settings are a command's resolved settings.
 type Settings struct {
 	Kafka       kafka.Settings
@@ -52,14 +61,13 @@ type Settings struct {
 func (c common) settings(std IO) (Settings, error) {
 	env := std.Env
 	s := Settings{
-		Kafka:       kafka.ReadSettings(env),
-		DLQTopic:    env.String("DLQ_TOPIC", kafka.DefaultDLQTopic),
-		EventsTopic: env.String("EVENTS_TOPIC", kafka.DefaultEventsTopic),
-		Names:       event.NewNames(env.List("EVENT_NAMES", event.DefaultNames)...),
-		// The forwarder's default and bounds.
-		MaxRecordBytes: env.Int("MAX_RECORD_BYTES", deadletter.DefaultMaxRecordBytes, 1024, 100<<20),
+		Kafka:          kafka.ReadSettings(env),
+		DLQTopic:       kafka.DLQTopicVar.Read(env),
+		EventsTopic:    kafka.EventsTopicVar.Read(env),
+		Names:          event.NewNames(event.NamesVar.Read(env)...),
+		MaxRecordBytes: deadletter.MaxRecordBytesVar.Read(env),
 		Timeout:        c.timeout,
-		Log:            logger(std.Stderr, env),
+		Log:            config.ReadLogging(env).Logger(std.Stderr, ""),
 	}
 	if err := env.Err(); err != nil {
 		return Settings{}, &Error{Code: ExitUsage, Err: err}
