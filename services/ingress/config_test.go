@@ -97,7 +97,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{
 			name: "bad log level",
 			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "LOG_LEVEL": "loud"},
-			want: []string{`LOG_LEVEL: "loud" is not one of debug, info, warn, error`},
+			want: []string{`LOG_LEVEL: "loud" is not one of debug, info, warn, error, off`},
 		},
 	}
 	for _, tt := range tests {
