@@ -7,7 +7,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -193,29 +192,4 @@ func Mask(secret string) string {
 		return "(unset)"
 	}
 	return fmt.Sprintf("(set, %d bytes)", len(secret))
-}
-
-// LogLevel reads LOG_LEVEL: debug, info, warn or error (any case; default info).
-func (e *Env) LogLevel() slog.Level {
-	switch v := strings.ToLower(e.String("LOG_LEVEL", "info")); v {
-	case "debug":
-		return slog.LevelDebug
-	case "info":
-		return slog.LevelInfo
-	case "warn":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	default:
-		e.Fail("LOG_LEVEL", "%q is not debug, info, warn or error", v)
-		return slog.LevelInfo
-	}
-}
-
-// LogLevel reads LOG_LEVEL from the process environment, for a binary that builds its logger
-// before the rest of its configuration.
-func LogLevel() (slog.Level, error) {
-	env := FromOS()
-	l := env.LogLevel()
-	return l, env.Err()
 }
