@@ -75,7 +75,7 @@ func (h *eventsHandler) postBatch(c *gin.Context) {
 		if err != nil {
 			var invalid *event.ValidationError
 			if !errors.As(err, &invalid) {
-				h.log.ErrorContext(ctx, "decode event", "index", i, "error", err)
+				h.log.ErrorContext(ctx, "decode event", "index", i, "err", err)
 				c.JSON(http.StatusInternalServerError, errorBody{Error: "internal_error"})
 				return
 			}
@@ -85,7 +85,7 @@ func (h *eventsHandler) postBatch(c *gin.Context) {
 		}
 		value, err := raw.MarshalJSON()
 		if err != nil {
-			h.log.ErrorContext(ctx, "encode event", "event_id", raw.EventID, "error", err)
+			h.log.ErrorContext(ctx, "encode event", "event_id", raw.EventID, "err", err)
 			c.JSON(http.StatusInternalServerError, errorBody{Error: "internal_error"})
 			return
 		}
@@ -98,7 +98,7 @@ func (h *eventsHandler) postBatch(c *gin.Context) {
 		pctx, cancel := context.WithTimeout(ctx, h.timeout)
 		defer cancel()
 		if err := h.publisher.PublishBatch(pctx, records); err != nil {
-			h.log.WarnContext(ctx, "publish batch", "events", len(records), "client_id", auth.ClientID(c), "error", err)
+			h.log.WarnContext(ctx, "publish batch", "events", len(records), "client_id", auth.ClientID(c), "err", err)
 			unavailable(c)
 			return
 		}

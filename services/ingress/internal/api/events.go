@@ -64,7 +64,7 @@ func (h *eventsHandler) post(c *gin.Context) {
 	if err != nil {
 		var invalid *event.ValidationError
 		if !errors.As(err, &invalid) {
-			h.log.ErrorContext(ctx, "decode event", "error", err)
+			h.log.ErrorContext(ctx, "decode event", "err", err)
 			c.JSON(http.StatusInternalServerError, errorBody{Error: "internal_error"})
 			return
 		}
@@ -74,7 +74,7 @@ func (h *eventsHandler) post(c *gin.Context) {
 
 	value, err := raw.MarshalJSON()
 	if err != nil {
-		h.log.ErrorContext(ctx, "encode event", "event_id", raw.EventID, "error", err)
+		h.log.ErrorContext(ctx, "encode event", "event_id", raw.EventID, "err", err)
 		c.JSON(http.StatusInternalServerError, errorBody{Error: "internal_error"})
 		return
 	}
@@ -82,7 +82,7 @@ func (h *eventsHandler) post(c *gin.Context) {
 	pctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	if err := h.publisher.Publish(pctx, []byte(raw.EventID), value); err != nil {
-		h.log.WarnContext(ctx, "publish event", "event_id", raw.EventID, "client_id", auth.ClientID(c), "error", err)
+		h.log.WarnContext(ctx, "publish event", "event_id", raw.EventID, "client_id", auth.ClientID(c), "err", err)
 		unavailable(c)
 		return
 	}

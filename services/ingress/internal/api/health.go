@@ -27,7 +27,7 @@ func readyz(log *slog.Logger, checker Checker) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
 		if err := checker.Ready(ctx); err != nil {
-			log.WarnContext(ctx, "not ready", "error", err)
+			log.WarnContext(ctx, "not ready", "err", err)
 			c.JSON(http.StatusServiceUnavailable, statusBody{Status: "unavailable"})
 			return
 		}

@@ -137,7 +137,7 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Gua
 
 		token, err := tokens.Issue(client, now)
 		if err != nil {
-			log.ErrorContext(c.Request.Context(), "issue token", "client_id", creds.id, "error", err)
+			log.ErrorContext(c.Request.Context(), "issue token", "client_id", creds.id, "err", err)
 			c.JSON(http.StatusInternalServerError, ErrorResponse{Error: "server_error"})
 			return
 		}
