@@ -138,3 +138,35 @@ func TestLogLinesNameTheirErrorErr(t *testing.T) {
 		f.Close()
 	}
 }
+
+// composeService is a docker-compose.yml build argument naming a binary.
+var composeService = regexp.MustCompile(`SERVICE: ([a-z-]+)`)
+
+func TestOneDockerfileBuildsEveryComposeService(t *testing.T) {
+	root, files := repoFiles(t)
+	for path := range files {
+		if filepath.Base(path) == "Dockerfile" && path != "Dockerfile" {
+			t.Errorf("%s: the root Dockerfile builds every binary (--build-arg SERVICE=...)", path)
+		}
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	services := composeService.FindAllStringSubmatch(string(compose), -1)
+	if len(services) != 4 {
+		t.Errorf("docker-compose.yml builds %d services with SERVICE, want 4 (ingress, forwarder, adeventsx-sim, dlq)", len(services))
+	}
+	for _, m := range services {
+		if _, ok := files["services/"+m[1]+"/main.go"]; !ok {
+			t.Errorf("docker-compose.yml builds SERVICE=%s, which has no services/%s/main.go", m[1], m[1])
+		}
+		if !strings.Contains(string(dockerfile), m[1]) {
+			t.Errorf("the Dockerfile does not accept SERVICE=%s", m[1])
+		}
+	}
+}
