@@ -13,9 +13,15 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && (os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help") {
-		fmt.Fprint(os.Stderr, settings.Usage())
-		return
+	for _, arg := range os.Args[1:] {
+		switch arg {
+		case "-h", "-help", "--help", "help":
+			fmt.Print(settings.Usage())
+			return
+		default:
+			fmt.Fprintf(os.Stderr, "forwarder: unexpected argument %q; settings come from the environment, see -h\n", arg)
+			os.Exit(2)
+		}
 	}
 	// The configuration comes first: LOG_LEVEL and LOG_FORMAT shape the logger.
 	env := settings.FromOS()
