@@ -1,7 +1,13 @@
-// Package config reads a binary's settings from the environment into typed values and collects
-// every bad or missing one, so that a binary can refuse to start with one clear line naming the
-// variable. It is a few dozen lines on purpose: the env libraries we looked at name the Go field
-// in their errors, not the variable an operator has to fix.
+// Package config is how a binary declares, reads and documents its settings. Each setting is
+// declared once as a Var (name, help text, typed default, bounds, checks, secret or not) and put in
+// the binary's Set; -h (Set.Usage), the start log with secrets masked (Env.LogValue) and the check
+// that README.md's table lists exactly those settings (package configtest) are derived from it.
+// An Env reads the environment and collects every bad or missing value, so that a binary refuses
+// to start with one line naming each variable to fix. ReadLogging is the one reader of LOG_LEVEL,
+// LOG_FORMAT and KAFKA_LOG_LEVEL. See Set for an example of adding a setting.
+//
+// It is our own on purpose: the env libraries we looked at name the Go field in their errors, not
+// the variable an operator has to fix, and derive no documentation.
 package config
 
 import (
