@@ -71,36 +71,62 @@ const (
 	HeaderOmitted = "dlq.omitted"
 )
 
-// Size is what a record weighs against MAX_RECORD_BYTES: its key, value and headers, leaving out
-// the headers the pipeline adds itself (dlq.*, fwd.*), so that a record weighs the same dead-
-// lettered, replayed or rerouted; Headroom covers those.
+// Size is what a record weighs against MAX_RECORD_BYTES: every byte Kafka stores for it in a
+// batch, headers included whatever their names (the pipeline's own dlq.* and fwd.* too), with the
+// record's framing counted at its largest. A record within the limit therefore fits, with the
+// Headroom its dead-letter or rerouted copy adds, any batch of BatchBytes.
 func Size(r *kgo.Record) int {
-	n := len(r.Key) + len(r.Value)
+	n := framing + bytesLen(len(r.Key)) + bytesLen(len(r.Value)) + varintLen(len(r.Headers))
 	for _, h := range r.Headers {
-		if !strings.HasPrefix(h.Key, HeaderPrefix) && !strings.HasPrefix(h.Key, "fwd.") {
-			n += len(h.Key) + len(h.Value)
-		}
+		n += bytesLen(len(h.Key)) + bytesLen(len(h.Value))
 	}
-	return n
+	return n + varintLen(n)
 }
 
-// maxKeptKey is the largest key an oversized record's DLQ copy keeps.
-const maxKeptKey = 1024
+// framing is a record's fixed part at its largest: attributes (1 byte), timestamp delta (a
+// varlong, at most 10) and offset delta (a varint, at most 5).
+const framing = 1 + 10 + 5
+
+// bytesLen is a varint length prefix and the bytes.
+func bytesLen(n int) int { return varintLen(n) + n }
+
+// varintLen is the length of n as a zigzag varint, as Kafka writes lengths and counts.
+func varintLen(n int) int {
+	u := uint64(n) << 1
+	l := 1
+	for u >= 0x80 {
+		u >>= 7
+		l++
+	}
+	return l
+}
+
+// maxKeptKey is the largest key an oversized record's DLQ copy keeps, and maxKeptHeader the
+// largest replay header value.
+const (
+	maxKeptKey    = 1024
+	maxKeptHeader = 256
+)
 
 // Shrink is the part of an oversized record its DLQ copy can carry whatever the topic limits:
 // topic, partition and offset, the key when it is small, and the replay headers (count and
-// origin); value and other headers are left out. omitted says what was left out, for
-// Failure.Omitted.
+// origin), each cut to 256 bytes; value and other headers are left out. omitted says what was
+// left out, for Failure.Omitted.
 func Shrink(src *kgo.Record) (shrunk *kgo.Record, omitted string) {
 	shrunk = &kgo.Record{Topic: src.Topic, Partition: src.Partition, Offset: src.Offset, Key: src.Key}
+	headerBytes := 0
 	for _, h := range src.Headers {
+		headerBytes += len(h.Key) + len(h.Value)
 		switch h.Key {
 		case HeaderReplayCount, HeaderReplayedAt, HeaderReplayedFrom, HeaderReplayName:
+			if len(h.Value) > maxKeptHeader {
+				h.Value = h.Value[:maxKeptHeader]
+			}
 			shrunk.Headers = append(shrunk.Headers, h)
 		}
 	}
 	omitted = "value (" + strconv.Itoa(len(src.Value)) + " bytes) and headers (" +
-		strconv.Itoa(Size(src)-len(src.Key)-len(src.Value)) + " bytes)"
+		strconv.Itoa(headerBytes) + " bytes)"
 	if len(src.Key) > maxKeptKey {
 		shrunk.Key = nil
 		omitted = "key (" + strconv.Itoa(len(src.Key)) + " bytes), " + omitted
@@ -108,15 +134,58 @@ func Shrink(src *kgo.Record) (shrunk *kgo.Record, omitted string) {
 	return shrunk, omitted + "; read the original at dlq.source_topic/partition/offset"
 }
 
-// Failure is what the forwarder knows about why a record could not be delivered.
+// Failure is what the forwarder knows about why a record could not be delivered. It is the error
+// that decoding and delivery return for a record that is finished by being dead-lettered.
 type Failure struct {
 	Reason         Reason
-	Error          string // one human line
+	Message        string // one human line, for dlq.error
 	HTTPStatus     int    // 0: none
 	Attempts       int
 	FirstAttemptAt time.Time // zero: never attempted
 	FailedAt       time.Time
 	Omitted        string // what Shrink left out of an oversized record; empty: nothing
+}
+
+func (f *Failure) Error() string { return string(f.Reason) + ": " + f.Message }
+
+// Source is where a dead-lettered record was read: dlq.source_topic/partition/offset.
+type Source struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// Parse reads back what Record wrote: the failure and the source. A missing or unreadable header
+// reads as its zero value (the DLQ may also hold records others wrote); ok is false when the
+// record has no dlq.reason, so is no dead letter of ours.
+func Parse(r *kgo.Record) (f Failure, src Source, ok bool) {
+	for _, h := range r.Headers {
+		v := string(h.Value)
+		switch h.Key {
+		case HeaderReason:
+			f.Reason, ok = Reason(v), true
+		case HeaderError:
+			f.Message = v
+		case HeaderHTTPStatus:
+			f.HTTPStatus, _ = strconv.Atoi(v)
+		case HeaderAttempts:
+			f.Attempts, _ = strconv.Atoi(v)
+		case HeaderFirstAttemptAt:
+			f.FirstAttemptAt, _ = time.Parse(time.RFC3339Nano, v)
+		case HeaderFailedAt:
+			f.FailedAt, _ = time.Parse(time.RFC3339Nano, v)
+		case HeaderOmitted:
+			f.Omitted = v
+		case HeaderSourceTopic:
+			src.Topic = v
+		case HeaderSourcePartition:
+			p, _ := strconv.ParseInt(v, 10, 32)
+			src.Partition = int32(p)
+		case HeaderSourceOffset:
+			src.Offset, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return f, src, ok
 }
 
 // Record builds the dead-letter record for src. The original headers are kept, except earlier
@@ -135,7 +204,7 @@ func Record(topic string, src *kgo.Record, f Failure) *kgo.Record {
 	}
 	add := func(k, v string) { headers = append(headers, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
 	add(HeaderReason, string(f.Reason))
-	add(HeaderError, oneLine(f.Error))
+	add(HeaderError, oneLine(f.Message))
 	if f.HTTPStatus != 0 {
 		add(HeaderHTTPStatus, strconv.Itoa(f.HTTPStatus))
 	}

@@ -1,10 +1,12 @@
 package deadletter
 
 import (
+	"math"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestRecordKeepsTheOriginalAndTheLatestReplayAndReplacesEarlierDLQHeaders(t *testing.T) {
@@ -22,7 +24,7 @@ func TestRecordKeepsTheOriginalAndTheLatestReplayAndReplacesEarlierDLQHeaders(t 
 	}
 	failed := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	got := Record("events.dlq", src, Failure{
-		Reason: Rejected, Error: "adeventsx answered\n400", HTTPStatus: 400, Attempts: 1,
+		Reason: Rejected, Message: "adeventsx answered\n400", HTTPStatus: 400, Attempts: 1,
 		FirstAttemptAt: failed, FailedAt: failed,
 	})
 	if got.Topic != "events.dlq" || string(got.Key) != "k" || string(got.Value) != "not json" {
@@ -78,20 +80,51 @@ func TestReplayCount(t *testing.T) {
 	}
 }
 
-// A record weighs the same dead-lettered, replayed or rerouted: the pipeline's own headers do not
-// count. Shrunk, it keeps its replay count and origin.
-func TestSizeAndShrink(t *testing.T) {
+// Size is every byte Kafka stores for a record, the pipeline's own headers included, checked
+// against franz-go's own encoding of the record with the largest deltas.
+func TestSizeCountsEveryByteKafkaStores(t *testing.T) {
+	many := make([]kgo.RecordHeader, 200_000)
+	tests := []struct {
+		name string
+		give *kgo.Record
+	}{
+		{"empty", &kgo.Record{}},
+		{"small", &kgo.Record{Key: []byte("kk"), Value: []byte("vvvv")}},
+		{"pipeline headers", &kgo.Record{Key: []byte("k"), Value: make([]byte, 1000), Headers: []kgo.RecordHeader{
+			{Key: "trace", Value: []byte("abc")},
+			{Key: HeaderError, Value: make([]byte, 300)},
+			{Key: "fwd.rerouted_from", Value: make([]byte, 70_000)},
+			{Key: HeaderReplayName, Value: make([]byte, 500_000)},
+		}}},
+		{"200 000 empty headers", &kgo.Record{Key: []byte("k"), Headers: many}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kr := kmsg.Record{TimestampDelta64: math.MaxInt64, OffsetDelta: math.MaxInt32,
+				Key: tt.give.Key, Value: tt.give.Value}
+			for _, h := range tt.give.Headers {
+				kr.Headers = append(kr.Headers, kmsg.Header{Key: h.Key, Value: h.Value})
+			}
+			kr.Length = int32(len(kr.AppendTo(nil)) - 1) // a 1-byte placeholder for the length
+			want := len(kr.AppendTo(nil))
+			if got := Size(tt.give); got != want {
+				t.Errorf("Size = %d, want %d (franz-go's encoding)", got, want)
+			}
+		})
+	}
+}
+
+// Shrunk, a record keeps its offset, its key when small, and its replay count and origin cut to
+// 256 bytes each, whatever their size: the shrunk copy is small whatever the original.
+func TestShrinkKeepsTheReplayHeadersSmall(t *testing.T) {
+	long := make([]byte, 100_000)
 	r := &kgo.Record{Topic: "events.raw", Partition: 1, Offset: 7, Key: []byte("kk"), Value: []byte("vvvv"),
 		Headers: []kgo.RecordHeader{
 			{Key: "trace", Value: []byte("abc")},
-			{Key: HeaderError, Value: []byte("a long reason")},
-			{Key: "fwd.rerouted_from", Value: []byte("events.raw/0/1")},
 			{Key: HeaderReplayCount, Value: []byte("2")},
 			{Key: HeaderReplayName, Value: []byte("r1")},
+			{Key: HeaderReplayedFrom, Value: long},
 		}}
-	if got := Size(r); got != 2+4+len("trace")+3 {
-		t.Errorf("Size = %d, want key, value and the producer's own header only (14)", got)
-	}
 	shrunk, omitted := Shrink(r)
 	if shrunk.Value != nil || string(shrunk.Key) != "kk" || shrunk.Offset != 7 || ReplayCount(shrunk.Headers) != 2 {
 		t.Errorf("shrunk = %+v, want key, offset and replay count kept, value left out", shrunk)
@@ -99,10 +132,32 @@ func TestSizeAndShrink(t *testing.T) {
 	if name, _ := Header(shrunk.Headers, HeaderReplayName); name != "r1" {
 		t.Errorf("shrunk lost dlq.replay_name")
 	}
+	if from, _ := Header(shrunk.Headers, HeaderReplayedFrom); len(from) != maxKeptHeader {
+		t.Errorf("shrunk dlq.replayed_from is %d bytes, want cut to %d", len(from), maxKeptHeader)
+	}
 	if _, ok := Header(shrunk.Headers, "trace"); ok {
 		t.Error("shrunk kept the producer's headers")
 	}
-	if omitted != "value (4 bytes) and headers (8 bytes); read the original at dlq.source_topic/partition/offset" {
-		t.Errorf("omitted = %q", omitted)
+	if Size(shrunk) > 2048 {
+		t.Errorf("shrunk copy is %d bytes", Size(shrunk))
+	}
+	want := "value (4 bytes) and headers (100059 bytes); read the original at dlq.source_topic/partition/offset"
+	if omitted != want {
+		t.Errorf("omitted = %q, want %q", omitted, want)
+	}
+}
+
+// Parse reads back what Record wrote.
+func TestParseReadsWhatRecordWrote(t *testing.T) {
+	at := time.Date(2026, 11, 24, 10, 0, 0, 123_000_000, time.UTC)
+	want := Failure{Reason: Exhausted, Message: "adeventsx answered 503", HTTPStatus: 503, Attempts: 4,
+		FirstAttemptAt: at.Add(-time.Minute), FailedAt: at, Omitted: "value (9 bytes)"}
+	src := &kgo.Record{Topic: "events.raw", Partition: 5, Offset: 99, Key: []byte("k"), Value: []byte("v")}
+	got, from, ok := Parse(Record("events.dlq", src, want))
+	if !ok || got != want || from != (Source{Topic: "events.raw", Partition: 5, Offset: 99}) {
+		t.Errorf("Parse = %+v %+v %v, want %+v from events.raw/5/99", got, from, ok, want)
+	}
+	if _, _, ok := Parse(&kgo.Record{Value: []byte("garbage")}); ok {
+		t.Error("a record without dlq.reason parsed as a dead letter")
 	}
 }

@@ -55,13 +55,32 @@ func readTime(raw json.RawMessage) (time.Time, string) {
 }
 
 func parseTimeText(s string) (time.Time, string) {
-	if len(s) > 10 && s[10] == ' ' {
+	// RFC 3339 5.6 allows a lowercase t and z; Go's layouts only match the uppercase ones.
+	if len(s) > 10 && (s[10] == ' ' || s[10] == 't') {
 		s = s[:10] + "T" + s[11:]
 	}
+	if len(s) > 10 && s[len(s)-1] == 'z' {
+		s = s[:len(s)-1] + "Z"
+	}
+	// Go refuses second 60. A leap second (23:59:60 UTC) is read as the second after it, the
+	// next day's 00:00:00, as Unix time has no number of its own for it.
+	leap := len(s) >= 19 && s[13] == ':' && s[16] == ':' && s[17:19] == "60"
+	if leap {
+		s = s[:17] + "59" + s[19:]
+	}
 	for _, layout := range timeLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			return checkRange(t.UTC())
+		t, err := time.Parse(layout, s)
+		if err != nil {
+			continue
 		}
+		t = t.UTC()
+		if leap {
+			if t.Hour() != 23 || t.Minute() != 59 {
+				return time.Time{}, timeFormat
+			}
+			t = t.Add(time.Second)
+		}
+		return checkRange(t)
 	}
 	return time.Time{}, timeFormat
 }

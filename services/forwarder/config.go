@@ -26,7 +26,7 @@ var (
 	maxRPSVar         = config.Float("ADEVENTSX_MAX_RPS", 0, 0, 1e6, "cap on requests/s to AdEventsX, 0 for none")
 	adminAddrVar      = config.Addr("FORWARDER_ADMIN_ADDR", "127.0.0.1:8081", "admin HTTP: /healthz /readyz /metrics")
 	dedupeWindowVar   = config.Duration("DEDUPE_WINDOW", 24*time.Hour, time.Minute, 30*24*time.Hour, "how long a delivered event_id is remembered")
-	dedupeCacheVar    = config.Int("DEDUPE_CACHE_SIZE", 2_000_000, 1000, 100_000_000, "event_ids kept in memory (size it to the window's traffic)")
+	dedupeCacheVar    = config.Int("DEDUPE_CACHE_SIZE", 2_000_000, 1000, 100_000_000, "event_ids each forwarder keeps in memory (size it to the window's traffic: README, Sizing the dedupe window)")
 	maxInFlightVar    = config.Int("MAX_IN_FLIGHT", 256, 1, 100_000, "records worked on at once (also the adaptive limit's ceiling)")
 	maxPerPartVar     = config.Int("MAX_IN_FLIGHT_PER_PARTITION", 64, 1, 100_000, "records worked on at once per partition (at most MAX_IN_FLIGHT)")
 	maxAttemptsVar    = config.Int("DELIVERY_MAX_ATTEMPTS", 4, 1, 100, "attempts per event that count, the first included")

@@ -19,6 +19,7 @@ import (
 	"github.com/martech/eventfwd/services/forwarder/internal/dedupe"
 	"github.com/martech/eventfwd/services/forwarder/internal/deliver"
 	"github.com/martech/eventfwd/services/forwarder/internal/engine"
+	"github.com/martech/eventfwd/services/forwarder/internal/forward"
 	"github.com/martech/eventfwd/services/forwarder/internal/health"
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
@@ -61,7 +62,8 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 		MaxBackoff:     cfg.MaxBackoff,
 		Jitter:         cfg.Jitter,
 	}, m)
-	store := dedupe.New(cfg.DedupeTopic, cfg.DedupeCacheSize, cfg.DedupeWindow)
+	store := dedupe.New(cfg.DedupeTopic, cfg.DedupeCacheSize, cfg.DedupeWindow,
+		dedupe.WithEvictionReport(log, m.Evictions))
 
 	ln, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
@@ -69,19 +71,37 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 	}
 	defer ln.Close()
 
+	// Markers, dead letters and reroutes go through a producer client of their own: linger lets
+	// the markers of many deliveries share one acks=all produce request.
+	producer, err := kgo.NewClient(append(append([]kgo.Opt{}, baseOpts...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(10*time.Millisecond),
+		// A record up to MaxRecordBytes must fit in a DLQ or reroute write, headers included.
+		kgo.ProducerBatchMaxBytes(int32(deadletter.BatchBytes(cfg.MaxRecordBytes))),
+		kgo.BrokerMaxWriteBytes(int32(max(100<<20, 2*deadletter.BatchBytes(cfg.MaxRecordBytes)))),
+	)...)
+	if err != nil {
+		return fmt.Errorf("kafka producer: %w", err)
+	}
+	defer producer.Close()
+
+	pipe := forward.New(forward.Config{
+		DLQTopic:       cfg.DLQTopic,
+		Partitions:     counts[cfg.EventsTopic],
+		MaxRecordBytes: cfg.MaxRecordBytes,
+		Names:          event.NewNames(cfg.EventNames...),
+	}, log, store, deliverer.Deliver, produceAcked(producer), m)
 	eng, err := engine.New(engine.Config{
-		EventsTopic:     cfg.EventsTopic,
-		DLQTopic:        cfg.DLQTopic,
+		Topic:           cfg.EventsTopic,
 		Group:           cfg.ConsumerGroup,
 		SessionTimeout:  cfg.SessionTimeout,
-		Partitions:      counts[cfg.EventsTopic],
 		MaxInFlight:     cfg.MaxInFlight,
 		MaxPerPartition: cfg.MaxInFlightPerPart,
-		MaxRecordBytes:  cfg.MaxRecordBytes,
 		CommitInterval:  cfg.CommitInterval,
 		RevokeTimeout:   cfg.ShutdownTimeout,
-		Names:           event.NewNames(cfg.EventNames...),
-	}, log, baseOpts, store, deliverer, m)
+	}, log, baseOpts, pipe.Handle, func(ctx context.Context, ids []int32) error {
+		return pipe.Prepare(ctx, ids, baseOpts)
+	}, m)
 	if err != nil {
 		return err
 	}
@@ -117,6 +137,16 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 	_ = admin.Shutdown(sctx)
 	log.Info("stopped")
 	return err
+}
+
+// produceAcked writes a record through cl and waits for its acknowledgement, without flushing:
+// records produced meanwhile share the batch (ProduceSync would send each at once).
+func produceAcked(cl *kgo.Client) forward.Produce {
+	return func(ctx context.Context, r *kgo.Record) error {
+		done := make(chan error, 1)
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) { done <- err })
+		return <-done
+	}
 }
 
 // ensureTopics creates the events, DLQ and dedupe topics when missing and checks that the dedupe

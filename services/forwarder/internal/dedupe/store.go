@@ -15,8 +15,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -29,21 +31,77 @@ var ErrDuplicate = errors.New("already delivered")
 // Store is safe for concurrent use.
 type Store struct {
 	topic  string
+	size   int
 	window time.Duration
 	cache  *window
 
 	mu       sync.Mutex
 	inFlight map[string]chan struct{}
+
+	log       *slog.Logger
+	evictions Counter
+	evicted   atomic.Int64 // ids evicted inside the window, for the warning
+	lastWarn  atomic.Int64 // unix nanoseconds of the last eviction warning
+}
+
+// Counter is what a Store counts its evictions on (a prometheus.Counter).
+type Counter interface{ Inc() }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithEvictionReport counts on evictions every id evicted for room while still inside the window
+// (a copy of it arriving later would be delivered again), and logs such evictions on log at most
+// once a minute, with the DEDUPE_CACHE_SIZE the current rate needs.
+func WithEvictionReport(log *slog.Logger, evictions Counter) Option {
+	return func(s *Store) { s.log, s.evictions = log, evictions }
 }
 
 // New returns a store that remembers up to size ids for window.
-func New(topic string, size int, window time.Duration) *Store {
-	return &Store{
+func New(topic string, size int, window time.Duration, opts ...Option) *Store {
+	s := &Store{
 		topic:    topic,
+		size:     size,
 		window:   window,
-		cache:    newWindow(size, window),
 		inFlight: make(map[string]chan struct{}),
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.cache = newWindow(size, window, s.onEvict)
+	return s
+}
+
+// BytesPerID is about what one remembered id costs on the heap in a full window of a million ids
+// or more (BenchmarkWindowHeapPerID measures it), for the sizing advice.
+const BytesPerID = 65
+
+// evictWarnEvery is how often an eviction is logged at most.
+const evictWarnEvery = time.Minute
+
+// onEvict is called for an id evicted for room age after it was delivered, age < window.
+func (s *Store) onEvict(age time.Duration) {
+	total := s.evicted.Add(1)
+	if s.evictions != nil {
+		s.evictions.Inc()
+	}
+	if s.log == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := s.lastWarn.Load()
+	if now-last < int64(evictWarnEvery) || !s.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	// The window's size ids span age: at this rate a whole window needs size*window/age of them.
+	need := int64(float64(s.size) * float64(s.window) / float64(max(age, time.Second)))
+	s.log.Warn("dedupe window full: an event_id still inside DEDUPE_WINDOW was forgotten; a copy of it arriving later would be delivered again",
+		"evicted_total", total,
+		"dedupe_cache_size", s.size,
+		"dedupe_window", s.window.String(),
+		"evicted_id_age", age.Round(time.Second).String(),
+		"advice", fmt.Sprintf("set DEDUPE_CACHE_SIZE to at least %d (ids this forwarder delivers per DEDUPE_WINDOW at the current rate; about %d MiB at %d bytes per id), or shorten DEDUPE_WINDOW, or spread the partitions over more forwarders",
+			need, (need*BytesPerID+1<<20-1)>>20, BytesPerID))
 }
 
 // Delivered reports whether id was delivered within the window.

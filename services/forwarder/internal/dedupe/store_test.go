@@ -1,9 +1,13 @@
 package dedupe
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -119,4 +123,43 @@ func TestLoadReadsBackTheMarkersOfTheAssignedPartitions(t *testing.T) {
 	if n != 2 {
 		t.Errorf("Load counted %d markers, want 2", n)
 	}
+}
+
+type count struct{ n int }
+
+func (c *count) Inc() { c.n++ }
+
+// Every eviction inside the window is counted; the warning with the sizing advice is logged at
+// most once a minute, and names the size the current rate needs: 1000 ids spanning 10 minutes
+// means 6000 per hour.
+func TestEvictionsAreCountedAndLoggedOnceAMinute(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		evictions := &count{}
+		s := New("markers", 1000, time.Hour,
+			WithEvictionReport(slog.New(slog.NewJSONHandler(&logs, nil)), evictions))
+		fill := func(from, n int, at time.Time) {
+			for i := from; i < from+n; i++ {
+				s.MarkDelivered(uuidV1(i), at)
+			}
+		}
+		fill(0, 1000, time.Now().Add(-10*time.Minute))
+		fill(1000, 300, time.Now())
+		time.Sleep(59 * time.Second) // fake time in the bubble
+		fill(1300, 300, time.Now())
+		if evictions.n != 600 {
+			t.Fatalf("%d evictions counted, want 600", evictions.n)
+		}
+		if n := strings.Count(logs.String(), "\n"); n != 1 {
+			t.Fatalf("%d warnings within a minute, want 1:\n%s", n, logs.String())
+		}
+		if !strings.Contains(logs.String(), "DEDUPE_CACHE_SIZE to at least 6000") {
+			t.Fatalf("warning without the sizing advice: %s", logs.String())
+		}
+		time.Sleep(2 * time.Second)
+		fill(1600, 1, time.Now())
+		if n := strings.Count(logs.String(), "\n"); n != 2 {
+			t.Fatalf("%d warnings after a minute, want 2", n)
+		}
+	})
 }

@@ -11,16 +11,21 @@ import (
 //
 // It is written here rather than taken from golang-lru/v2: its expirable LRU costs about 190 bytes
 // per id (a list entry, a map entry and an expiry-bucket entry each), which put the forwarder at
-// 425 MB of RSS with a million ids in the window. Here an id costs a map slot and a ring slot,
-// about 50 bytes. Ids are delivered roughly in time order, so first-in-first-out is the order in
-// which they expire; an id delivered again (after its window) simply gets a newer ring entry.
+// 425 MB of RSS with a million ids in the window. Here an id costs a map slot and a ring slot
+// (window_test.go measures it). Ids are delivered roughly in time order, so first-in-first-out is
+// the order in which they expire; an id delivered again (after its window) simply gets a newer
+// ring entry.
+//
+// One map and one ring under one mutex, not shards: the size bounds the window as a whole, so its
+// capacity cannot depend on how the ids spread (shards picked by an id's last byte gave the ids of
+// one UUIDv1 host, which all end in its node id, 1/16 of it), and the id evicted for room is
+// always the oldest. Shards would not buy concurrency either: Store.Claim looks ids up under the
+// store's own mutex.
 type window struct {
-	ttl    time.Duration
-	base   time.Time // stored times are seconds since base
-	shards [16]shard
-}
+	ttl     time.Duration
+	base    time.Time // stored times are seconds since base
+	onEvict func(age time.Duration)
 
-type shard struct {
 	mu    sync.Mutex
 	at    map[[16]byte]uint32
 	ring  []ringEntry // FIFO of insertions, oldest at head
@@ -34,13 +39,16 @@ type ringEntry struct {
 	at uint32
 }
 
-func newWindow(size int, ttl time.Duration) *window {
-	w := &window{ttl: ttl, base: time.Now().Add(-ttl - time.Hour)}
-	per := max(1, size/len(w.shards))
-	for i := range w.shards {
-		w.shards[i] = shard{at: make(map[[16]byte]uint32), limit: per}
+// newWindow returns a window of size ids. onEvict, when not nil, is called (without the lock)
+// for each id dropped for room while still inside ttl, with how long ago it was delivered.
+func newWindow(size int, ttl time.Duration, onEvict func(age time.Duration)) *window {
+	return &window{
+		ttl:     ttl,
+		base:    time.Now().Add(-ttl - time.Hour),
+		onEvict: onEvict,
+		at:      make(map[[16]byte]uint32),
+		limit:   max(1, size),
 	}
-	return w
 }
 
 func (w *window) secs(t time.Time) uint32 {
@@ -53,19 +61,35 @@ func (w *window) add(id string, t time.Time) {
 	if !ok {
 		return
 	}
-	s := &w.shards[key[15]%byte(len(w.shards))]
 	at := w.secs(t)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expire(w.secs(time.Now().Add(-w.ttl)))
-	if old, ok := s.at[key]; ok && old >= at {
-		return
+	now := time.Now()
+	cutoff := w.secs(now.Add(-w.ttl))
+	evicted, evictedAt := w.insert(key, at, cutoff)
+	if evicted && w.onEvict != nil {
+		w.onEvict(now.Sub(w.base.Add(time.Duration(evictedAt) * time.Second)))
 	}
-	s.at[key] = at
-	if s.count == s.limit {
-		s.pop()
+}
+
+// insert adds key at at, first dropping what is at or before cutoff. It reports whether an id
+// still inside the window was dropped for room, and when that id was delivered.
+func (w *window) insert(key [16]byte, at, cutoff uint32) (evicted bool, evictedAt uint32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.expire(cutoff)
+	if old, ok := w.at[key]; ok && old >= at {
+		return false, 0
 	}
-	s.push(ringEntry{id: key, at: at})
+	w.at[key] = at
+	if w.count == w.limit {
+		e := w.ring[w.head]
+		// An entry superseded by a later one of the same id (key's own included, updated above)
+		// drops no id.
+		evicted = e.at > cutoff && w.at[e.id] == e.at
+		evictedAt = e.at
+		w.pop()
+	}
+	w.push(ringEntry{id: key, at: at})
+	return evicted, evictedAt
 }
 
 // has reports whether id was delivered less than ttl ago.
@@ -74,53 +98,47 @@ func (w *window) has(id string) bool {
 	if !ok {
 		return false
 	}
-	s := &w.shards[key[15]%byte(len(w.shards))]
-	s.mu.Lock()
-	at, ok := s.at[key]
-	s.mu.Unlock()
+	w.mu.Lock()
+	at, ok := w.at[key]
+	w.mu.Unlock()
 	return ok && at > w.secs(time.Now().Add(-w.ttl))
 }
 
 func (w *window) len() int {
-	n := 0
-	for i := range w.shards {
-		s := &w.shards[i]
-		s.mu.Lock()
-		n += len(s.at)
-		s.mu.Unlock()
-	}
-	return n
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.at)
 }
 
 // expire drops entries at or before cutoff from the head of the ring.
-func (s *shard) expire(cutoff uint32) {
-	for s.count > 0 && s.ring[s.head].at <= cutoff {
-		s.pop()
+func (w *window) expire(cutoff uint32) {
+	for w.count > 0 && w.ring[w.head].at <= cutoff {
+		w.pop()
 	}
 }
 
-func (s *shard) push(e ringEntry) {
-	if s.count == len(s.ring) {
+func (w *window) push(e ringEntry) {
+	if w.count == len(w.ring) {
 		// Grow the ring (up to limit), unrolling it so the head is at 0.
-		n := min(s.limit, max(1024, 2*len(s.ring)))
+		n := min(w.limit, max(1024, 2*len(w.ring)))
 		ring := make([]ringEntry, n)
-		for i := range s.count {
-			ring[i] = s.ring[(s.head+i)%len(s.ring)]
+		for i := range w.count {
+			ring[i] = w.ring[(w.head+i)%len(w.ring)]
 		}
-		s.ring, s.head = ring, 0
+		w.ring, w.head = ring, 0
 	}
-	s.ring[(s.head+s.count)%len(s.ring)] = e
-	s.count++
+	w.ring[(w.head+w.count)%len(w.ring)] = e
+	w.count++
 }
 
 // pop removes the oldest ring entry, and its id from the map unless the id was re-added later.
-func (s *shard) pop() {
-	e := s.ring[s.head]
-	if at, ok := s.at[e.id]; ok && at == e.at {
-		delete(s.at, e.id)
+func (w *window) pop() {
+	e := w.ring[w.head]
+	if at, ok := w.at[e.id]; ok && at == e.at {
+		delete(w.at, e.id)
 	}
-	s.head = (s.head + 1) % len(s.ring)
-	s.count--
+	w.head = (w.head + 1) % len(w.ring)
+	w.count--
 }
 
 // parseUUID reads the 8-4-4-4-12 hex form, in either case.

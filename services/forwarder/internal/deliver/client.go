@@ -57,7 +57,13 @@ func NewClient(cfg ClientConfig) *Client {
 		ForceAttemptHTTP2:   true,
 	}
 	return &Client{
-		http:          &http.Client{Transport: tr},
+		http: &http.Client{
+			Transport: tr,
+			// Never follow a redirect: a POST followed as a GET that is answered 2xx would count
+			// as delivered an event AdEventsX never got, and X-Api-Key would go to whatever host
+			// the Location names. The 3xx itself comes back, a failure of the destination.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
 		endpoint:      strings.TrimRight(cfg.BaseURL, "/") + "/v1/conversions",
 		apiKey:        cfg.APIKey,
 		timeout:       cfg.AttemptTimeout,

@@ -17,13 +17,15 @@ type Verdict int
 const (
 	// Delivered: AdEventsX took the event (2xx).
 	Delivered Verdict = iota
-	// Retry: a passing failure (429, 5xx, timeout, connection error); try again after a pause.
+	// Retry: a passing failure (429, 5xx, 3xx, 408, timeout, connection error); try again after
+	// a pause. A redirect is never followed: it is the destination failing, not the event.
 	Retry
-	// Reject: AdEventsX refused the event itself (other 4xx); retrying cannot help.
+	// Reject: AdEventsX refused the event itself (other 4xx); retrying cannot help, unless the
+	// health gate finds every event getting the same answer.
 	Reject
-	// Unauthorized: 401/403. The event is fine, our key is not: a destination-wide problem, so the
-	// event waits for the key to be fixed instead of being rejected.
-	Unauthorized
+	// Refused: 401/403 (our key) or 404/405/410 (the endpoint is wrong or gone). The event is
+	// fine: a destination-wide problem, so the event waits instead of being rejected.
+	Refused
 )
 
 func (v Verdict) String() string {
@@ -34,8 +36,8 @@ func (v Verdict) String() string {
 		return "retry"
 	case Reject:
 		return "reject"
-	case Unauthorized:
-		return "unauthorized"
+	case Refused:
+		return "refused"
 	}
 	return "unknown"
 }
@@ -51,9 +53,11 @@ func Classify(status int, err error) Verdict {
 	switch {
 	case status >= 200 && status < 300:
 		return Delivered
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return Unauthorized
-	case status == http.StatusTooManyRequests, status == http.StatusRequestTimeout, status >= 500:
+	case status == http.StatusUnauthorized, status == http.StatusForbidden, status == http.StatusNotFound,
+		status == http.StatusMethodNotAllowed, status == http.StatusGone:
+		return Refused
+	case status == http.StatusTooManyRequests, status == http.StatusRequestTimeout, status >= 500,
+		status >= 300 && status < 400, status < 200:
 		return Retry
 	default:
 		return Reject

@@ -20,11 +20,13 @@ func TestClassify(t *testing.T) {
 		{"200", 200, nil, Delivered},
 		{"202", 202, nil, Delivered},
 		{"400", 400, nil, Reject},
-		{"404", 404, nil, Reject},
+		{"404", 404, nil, Refused},
+		{"405", 405, nil, Refused},
+		{"410", 410, nil, Refused},
 		{"409", 409, nil, Reject},
 		{"422", 422, nil, Reject},
-		{"401", 401, nil, Unauthorized},
-		{"403", 403, nil, Unauthorized},
+		{"401", 401, nil, Refused},
+		{"403", 403, nil, Refused},
 		{"408", 408, nil, Retry},
 		{"429", 429, nil, Retry},
 		{"500", 500, nil, Retry},
@@ -33,7 +35,9 @@ func TestClassify(t *testing.T) {
 		{"504", 504, nil, Retry},
 		{"timeout", 0, context.DeadlineExceeded, Retry},
 		{"connection refused", 0, &net.OpError{Op: "dial", Err: errors.New("connection refused")}, Retry},
-		{"3xx is not success", 302, nil, Reject},
+		{"301 is the destination failing", 301, nil, Retry},
+		{"302 is the destination failing", 302, nil, Retry},
+		{"307 is the destination failing", 307, nil, Retry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

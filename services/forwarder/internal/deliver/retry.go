@@ -9,30 +9,10 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/services/forwarder/internal/health"
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
-
-// Final is how a delivery ended.
-type Final int
-
-const (
-	// Sent: AdEventsX accepted the event.
-	Sent Final = iota
-	// Rejected: AdEventsX refused the event itself (a 4xx other than 401/403/408/429).
-	Rejected
-	// Exhausted: the retry budget ran out on passing failures.
-	Exhausted
-)
-
-// Result is what a delivery came to.
-type Result struct {
-	Final          Final
-	Attempts       int // HTTP requests made, counted or not
-	LastStatus     int
-	LastError      string // one human line, for dlq.error
-	FirstAttemptAt time.Time
-}
 
 // Policy is the retry policy's timings.
 type Policy struct {
@@ -45,28 +25,33 @@ type Policy struct {
 // Gate is the destination's health, asked before and told after every attempt.
 type Gate interface {
 	Acquire(ctx context.Context) (health.Ticket, error)
-	Done(t health.Ticket, o health.Outcome) (counted bool)
-	Epoch() uint64
+	Done(t health.Ticket, r health.Report, since uint64) health.Verdict
+}
+
+// Sender makes one HTTP attempt; *Client is the real one, tests script their own.
+type Sender interface {
+	Send(ctx context.Context, eventID string, body []byte) Attempt
 }
 
 // Deliverer sends one event with retries. A delivery waiting for its next attempt holds nothing
 // but its own goroutine, so the records behind it go on.
 type Deliverer struct {
-	client  *Client
+	client  Sender
 	gate    Gate
 	policy  Policy
 	metrics *metrics.Forwarder
 }
 
 // NewDeliverer wires the client, the gate and the policy.
-func NewDeliverer(c *Client, g Gate, p Policy, m *metrics.Forwarder) *Deliverer {
+func NewDeliverer(c Sender, g Gate, p Policy, m *metrics.Forwarder) *Deliverer {
 	return &Deliverer{client: c, gate: g, policy: p, metrics: m}
 }
 
-// Deliver sends body until it is delivered, rejected or its retries are used up. It returns
-// ctx's error, and no Result, when ctx ends first (the partition was revoked or the process is
-// stopping): the event is then not finished and someone will deliver it again.
-func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) (Result, error) {
+// Deliver sends body until it is delivered (nil), refused for good or out of retries (a
+// *deadletter.Failure: rejected or exhausted, to dead-letter), or ctx ends first (ctx's error:
+// the partition was revoked or the process is stopping, the event is not finished and someone
+// will deliver it again).
+func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) error {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(d.policy.InitialBackoff),
 		backoff.WithMultiplier(2),
@@ -74,41 +59,39 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) (R
 		backoff.WithMaxInterval(d.policy.MaxBackoff),
 		backoff.WithMaxElapsedTime(0),
 	)
-	var res Result
+	var f deadletter.Failure
 	counted := 0
-	var epoch uint64
+	var since uint64
 	for {
 		ticket, err := d.gate.Acquire(ctx)
 		if err != nil {
-			return Result{}, err
+			return err
 		}
-		if res.FirstAttemptAt.IsZero() {
-			res.FirstAttemptAt = time.Now().UTC()
+		if f.FirstAttemptAt.IsZero() {
+			f.FirstAttemptAt = time.Now().UTC()
+			since = ticket.Seen()
 		}
 		// The attempt outlives ctx: once a request is out we want its answer.
 		a := d.client.Send(context.WithoutCancel(ctx), eventID, body)
-		res.Attempts++
-		res.LastStatus = a.Status
+		f.Attempts++
+		f.HTTPStatus = a.Status
 		d.observe(a)
-		if d.gate.Done(ticket, outcomeOf(a)) {
-			// Failures from before an outage were the outage's, not this event's.
-			if e := d.gate.Epoch(); e != epoch {
-				epoch, counted = e, 0
-			}
+		v := d.gate.Done(ticket, health.Report{Outcome: outcomeOf(a), Status: a.Status, EventID: eventID, Latency: a.Took}, since)
+		since = ticket.Seen()
+		f.Message = describe(a)
+		switch {
+		case a.Verdict == Delivered:
+			return nil
+		case a.Verdict == Reject && v.Final:
+			f.Reason = deadletter.Rejected
+			return &f
+		}
+		if v.Counted {
 			counted++
 		}
-		switch a.Verdict {
-		case Delivered:
-			res.Final, res.LastError = Sent, ""
-			return res, nil
-		case Reject:
-			res.Final, res.LastError = Rejected, describe(a)
-			return res, nil
-		}
-		res.LastError = describe(a)
 		if counted >= d.policy.MaxAttempts {
-			res.Final = Exhausted
-			return res, nil
+			f.Reason = deadletter.Exhausted
+			return &f
 		}
 		wait := max(b.NextBackOff(), a.RetryAfter)
 		t := time.NewTimer(wait)
@@ -116,7 +99,7 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) (R
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return Result{}, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }
@@ -135,14 +118,16 @@ func (d *Deliverer) observe(a Attempt) {
 
 func outcomeOf(a Attempt) health.Outcome {
 	switch {
-	case a.Verdict == Unauthorized:
-		return health.KeyRefused
+	case a.Verdict == Delivered:
+		return health.Healthy
+	case a.Verdict == Refused:
+		return health.Refused
+	case a.Verdict == Reject:
+		return health.Rejected
 	case a.Status == http.StatusTooManyRequests:
 		return health.Throttled
-	case a.Verdict == Retry:
-		return health.Failing
 	}
-	return health.Healthy
+	return health.Failing
 }
 
 // describe makes the one human line that goes into dlq.error.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/services/forwarder/internal/health"
 )
 
@@ -39,8 +40,20 @@ func (s *script) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 }
 
-// testGate is a gate that has seen the destination answer well lately (healthy successes), so a
+// busyGate is a gate through which another event is delivered before each attempt, so a
 // failure counts against the event, as when other events are getting through.
+type busyGate struct{ *health.Gate }
+
+func (g busyGate) Acquire(ctx context.Context) (health.Ticket, error) {
+	tk, err := g.Gate.Acquire(ctx)
+	if err != nil {
+		return tk, err
+	}
+	g.Gate.Done(tk, health.Report{Outcome: health.Healthy, EventID: "other"}, tk.Seen())
+	return g.Gate.Acquire(ctx)
+}
+
+// testGate is a gate that has seen the destination answer well lately (healthy successes).
 func testGate(t *testing.T, healthy int) *health.Gate {
 	g := health.New(health.Config{
 		Window: time.Minute, MinRequests: 1000, FailureRatio: 0.99,
@@ -51,7 +64,7 @@ func testGate(t *testing.T, healthy int) *health.Gate {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g.Done(tk, health.Healthy)
+		g.Done(tk, health.Report{Outcome: health.Healthy}, tk.Seen())
 	}
 	return g
 }
@@ -61,16 +74,18 @@ func TestDeliverRetriesThenSucceedsOrGivesUp(t *testing.T) {
 		name         string
 		statuses     []int
 		maxAttempts  int
-		wantFinal    Final
+		wantReason   deadletter.Reason // "" when delivered
 		wantAttempts int
 		wantStatus   int
 	}{
-		{"first try", nil, 4, Sent, 1, 202},
-		{"500, 429 then 202", []int{500, 429}, 4, Sent, 3, 202},
-		{"503 three times then 202", []int{503, 503, 503}, 4, Sent, 4, 202},
-		{"400 is final", []int{400}, 4, Rejected, 1, 400},
-		{"422 after a 500", []int{500, 422}, 4, Rejected, 2, 422},
-		{"retries used up", []int{500, 502, 503, 504, 500}, 4, Exhausted, 4, 504},
+		{"first try", nil, 4, "", 1, 202},
+		{"500, 429 then 202", []int{500, 429}, 4, "", 3, 202},
+		{"503 three times then 202", []int{503, 503, 503}, 4, "", 4, 202},
+		{"400 is final", []int{400}, 4, deadletter.Rejected, 1, 400},
+		{"422 after a 500", []int{500, 422}, 4, deadletter.Rejected, 2, 422},
+		// The first failure does not count: nothing was delivered during it (busyGate delivers
+		// another event before each attempt, so from the second on each failure counts).
+		{"retries used up", []int{500, 502, 503, 504, 500}, 4, deadletter.Exhausted, 5, 500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,16 +93,20 @@ func TestDeliverRetriesThenSucceedsOrGivesUp(t *testing.T) {
 			srv := httptest.NewServer(s)
 			defer srv.Close()
 			c := NewClient(ClientConfig{BaseURL: srv.URL, APIKey: "key-1", AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 4})
-			d := NewDeliverer(c, testGate(t, 50), Policy{
+			d := NewDeliverer(c, busyGate{testGate(t, 50)}, Policy{
 				MaxAttempts: tt.maxAttempts, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
 			}, nil)
-			res, err := d.Deliver(t.Context(), "id-1", []byte(`{}`))
-			if err != nil {
+			err := d.Deliver(t.Context(), "id-1", []byte(`{}`))
+			var f deadletter.Failure
+			if fp := (*deadletter.Failure)(nil); errors.As(err, &fp) {
+				f = *fp
+			} else if err != nil {
 				t.Fatalf("Deliver: %v", err)
 			}
-			if res.Final != tt.wantFinal || res.Attempts != tt.wantAttempts || res.LastStatus != tt.wantStatus {
-				t.Fatalf("result = final %d attempts %d status %d, want %d %d %d",
-					res.Final, res.Attempts, res.LastStatus, tt.wantFinal, tt.wantAttempts, tt.wantStatus)
+			calls := len(s.headers)
+			if f.Reason != tt.wantReason || calls != tt.wantAttempts || (err != nil && f.HTTPStatus != tt.wantStatus) {
+				t.Fatalf("result = %q after %d attempts (status %d), want %q after %d (%d)",
+					f.Reason, calls, f.HTTPStatus, tt.wantReason, tt.wantAttempts, tt.wantStatus)
 			}
 			h := s.headers[0]
 			if h.Get("X-Api-Key") != "key-1" || h.Get("Idempotency-Key") != "id-1" || h.Get("Content-Type") != "application/json" {
@@ -115,9 +134,8 @@ func TestDeliverTimesOutAnAttemptAndRetries(t *testing.T) {
 	defer srv.Close()
 	c := NewClient(ClientConfig{BaseURL: srv.URL, APIKey: "k", AttemptTimeout: 50 * time.Millisecond, RetryAfterCap: time.Second, MaxConns: 4})
 	d := NewDeliverer(c, testGate(t, 50), Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, nil)
-	res, err := d.Deliver(t.Context(), "id", []byte(`{}`))
-	if err != nil || res.Final != Sent || res.Attempts != 2 {
-		t.Fatalf("Deliver = %+v, %v; want sent on the 2nd attempt", res, err)
+	if err := d.Deliver(t.Context(), "id", []byte(`{}`)); err != nil || calls != 2 {
+		t.Fatalf("Deliver = %v after %d calls; want sent on the 2nd attempt", err, calls)
 	}
 }
 
@@ -138,9 +156,9 @@ func TestDeliverHoldsALoneEventBackWhileEverythingFails(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		res, err := d.Deliver(ctx, "id", []byte(`{}`))
+		err := d.Deliver(ctx, "id", []byte(`{}`))
 		if err == nil {
-			err = fmt.Errorf("finished as %d after %d attempts", res.Final, res.Attempts)
+			err = fmt.Errorf("delivered")
 		}
 		done <- err
 	}()
@@ -178,8 +196,7 @@ func TestDeliverStopsWaitingWhenCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := d.Deliver(ctx, "id", []byte(`{}`))
-		done <- err
+		done <- d.Deliver(ctx, "id", []byte(`{}`))
 	}()
 	cancel()
 	select {
@@ -202,13 +219,14 @@ func TestDeliverKeepsWhyTheEventWasRejected(t *testing.T) {
 	defer srv.Close()
 	c := NewClient(ClientConfig{BaseURL: srv.URL, APIKey: "secret-key-123", AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 4})
 	d := NewDeliverer(c, testGate(t, 50), Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, nil)
-	res, err := d.Deliver(t.Context(), "id", []byte(`{}`))
-	if err != nil || res.Final != Rejected {
-		t.Fatalf("Deliver = %+v, %v; want rejected", res, err)
+	err := d.Deliver(t.Context(), "id", []byte(`{}`))
+	var f *deadletter.Failure
+	if !errors.As(err, &f) || f.Reason != deadletter.Rejected {
+		t.Fatalf("Deliver = %v; want rejected", err)
 	}
 	want := `adeventsx answered 400 Bad Request: {"error":"invalid_payload", "detail":"ts is in the future","key":"[api key]"}`
-	if res.LastError != want {
-		t.Errorf("LastError = %q, want %q", res.LastError, want)
+	if f.Message != want {
+		t.Errorf("Message = %q, want %q", f.Message, want)
 	}
 }
 

@@ -1,7 +1,8 @@
-// Package engine is the forwarder's consumer: a group member on the events topic that hands each
-// record to its own goroutine (bounded per partition and overall), commits each partition up to
-// the oldest record not yet finished, pauses fetching when work piles up, and on revoke finishes
-// what is in flight, commits and lets go. What happens to one record is in process.go.
+// Package engine is the forwarder's consumer, and knows nothing of events: a group member on one
+// topic that hands each record to a Handler on its own goroutine (bounded per partition and
+// overall), pauses fetching when work piles up, and marks each partition's offset up to the oldest
+// record not yet finished, for franz-go to commit (AutoCommitMarks). On revoke it finishes what
+// is in flight, commits the marks and lets go; on loss it drops everything uncommitted.
 package engine
 
 import (
@@ -13,56 +14,50 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/martech/eventfwd/libs/deadletter"
-	"github.com/martech/eventfwd/libs/event"
-	"github.com/martech/eventfwd/services/forwarder/internal/dedupe"
-	"github.com/martech/eventfwd/services/forwarder/internal/deliver"
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
 
+// Handler works on one record. It returns nil when the record is finished, so its offset may be
+// committed, and an error when it is not (stop or hard ended first, or a write failed). stop
+// ends waiting (for a retry, the circuit); hard ends everything, when a revoke's deadline
+// passes. release frees the record's concurrency slot before the handler returns, for work that
+// only waits on Kafka (an acknowledgement); the record still holds its offset until it returns.
+type Handler func(stop, hard context.Context, r *kgo.Record, release func()) error
+
+// Prepare runs when partitions are assigned, before any of their records is handed out; an
+// error stops the engine (the process exits and is restarted).
+type Prepare func(ctx context.Context, partitions []int32) error
+
 // Config tunes the engine.
 type Config struct {
-	EventsTopic     string
-	DLQTopic        string
-	Group           string
-	SessionTimeout  time.Duration
-	Partitions      int32 // of the events topic, for the key-to-partition check
-	MaxInFlight     int   // records worked on at once, all partitions
-	MaxPerPartition int   // records worked on at once, one partition
-	MaxRecordBytes  int
+	Topic          string
+	Group          string
+	SessionTimeout time.Duration
+	// MaxInFlight records hold a slot at once, all partitions; as many again may wait for an
+	// acknowledgement after releasing theirs. So at most 2 x MaxInFlight records are unfinished
+	// when a process dies: the bound on what a restart may send AdEventsX again.
+	MaxInFlight     int
+	MaxPerPartition int // records holding a slot at once, one partition
 	CommitInterval  time.Duration
 	RevokeTimeout   time.Duration // how long a revoke or shutdown waits for in-flight records
-	Names           event.Names
 }
 
-// Engine consumes, dispatches and commits.
+// Engine consumes, dispatches and marks offsets.
 type Engine struct {
-	cfg       Config
-	log       *slog.Logger
-	cl        *kgo.Client
-	baseOpts  []kgo.Opt
-	store     *dedupe.Store
-	deliverer *deliver.Deliverer
-	metrics   *metrics.Forwarder
-	slots     chan struct{}
-	home      kgo.TopicPartitioner
+	cfg     Config
+	log     *slog.Logger
+	cl      *kgo.Client
+	handle  Handler
+	prepare Prepare
+	metrics *metrics.Forwarder
+	slots   chan struct{} // MaxInFlight: records doing work (HTTP), freed by release
+	started chan struct{} // 2 x MaxInFlight: records not yet finished, waiting on Kafka included
 
 	mu    sync.Mutex
 	parts map[int32]*partition
-
-	// commitMu orders commits: the periodic one holds it from its look at the partitions to the
-	// broker's answer, so a revoke's final commit (taken after) always lands last. Otherwise a
-	// periodic commit computed before the revoke could land after it and move the offset back.
-	commitMu sync.Mutex
-
-	// clientSet is closed once cl is set: the group callbacks can run before kgo.NewClient
-	// returns, and wait on it so that they (and what they start) see cl.
-	clientSet chan struct{}
 
 	// A problem the engine cannot go on with: fail records the first and closes halted, which
 	// ends the poll loop; Run returns the error and the process exits (and is restarted).
@@ -71,27 +66,28 @@ type Engine struct {
 	halted   chan struct{}
 }
 
-// New builds the engine and its group client from baseOpts (seed brokers, logger, ...).
-func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
-	d *deliver.Deliverer, m *metrics.Forwarder) (*Engine, error) {
+// New builds the engine and its group client from baseOpts (seed brokers, logger, security).
+func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, handle Handler, prepare Prepare,
+	m *metrics.Forwarder) (*Engine, error) {
 	e := &Engine{
-		cfg:       cfg,
-		log:       log,
-		baseOpts:  baseOpts,
-		store:     store,
-		deliverer: d,
-		metrics:   m,
-		slots:     make(chan struct{}, cfg.MaxInFlight),
-		home:      kgo.StickyKeyPartitioner(nil).ForTopic(cfg.EventsTopic),
-		parts:     make(map[int32]*partition),
-		halted:    make(chan struct{}),
-		clientSet: make(chan struct{}),
+		cfg:     cfg,
+		log:     log,
+		handle:  handle,
+		prepare: prepare,
+		metrics: m,
+		slots:   make(chan struct{}, cfg.MaxInFlight),
+		started: make(chan struct{}, 2*cfg.MaxInFlight),
+		parts:   make(map[int32]*partition),
+		halted:  make(chan struct{}),
 	}
 	opts := append(append([]kgo.Opt{}, baseOpts...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.SessionTimeout(cfg.SessionTimeout),
-		kgo.ConsumeTopics(cfg.EventsTopic),
-		kgo.DisableAutoCommit(),
+		kgo.ConsumeTopics(cfg.Topic),
+		// franz-go commits what the watermarks mark, every CommitInterval, and never moves an
+		// offset back (MarkCommitOffsets refuses rewinds).
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(cfg.CommitInterval),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Replays from the dlq CLI are transactional; an aborted one must not be delivered.
@@ -100,13 +96,10 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
 		// committed offset reaches the end of the log and lag reads 0.
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxPartitionBytes(1<<20),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		// Markers and DLQ writes are each waited on by a goroutine: send them at once. Batches
-		// still form while earlier produce requests are in flight (up to 5, idempotent).
-		kgo.ProducerLinger(0),
-		// A record up to MaxRecordBytes must fit in a DLQ or reroute write, headers included.
-		kgo.ProducerBatchMaxBytes(int32(deadletter.BatchBytes(cfg.MaxRecordBytes))),
-		kgo.BrokerMaxWriteBytes(int32(max(100<<20, 2*deadletter.BatchBytes(cfg.MaxRecordBytes)))),
+		// A partition resumed after a pause fetches again only once the fetch in flight returns,
+		// which waits up to FetchMaxWait when the other partitions have nothing new: 5 s by
+		// default, seen as a 4.8 s stall at the end of a burst. 250 ms bounds it.
+		kgo.FetchMaxWait(250*time.Millisecond),
 		kgo.OnPartitionsAssigned(e.assigned),
 		kgo.OnPartitionsRevoked(e.revoked),
 		kgo.OnPartitionsLost(e.lost),
@@ -116,7 +109,6 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, store *dedupe.Store,
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	e.cl = cl
-	close(e.clientSet)
 	return e, nil
 }
 
@@ -126,11 +118,11 @@ func (e *Engine) Client() *kgo.Client { return e.cl }
 // Run polls until ctx ends, then finishes in-flight work within RevokeTimeout, commits and
 // leaves the group.
 func (e *Engine) Run(ctx context.Context) error {
-	commitDone := make(chan struct{})
-	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
+	lagDone := make(chan struct{})
+	lagCtx, stopLag := context.WithCancel(ctx)
 	go func() {
-		defer close(commitDone)
-		e.commitLoop(commitCtx)
+		defer close(lagDone)
+		e.watchLag(lagCtx)
 	}()
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
@@ -142,8 +134,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}()
 	err := e.poll(pollCtx)
-	stopCommits()
-	<-commitDone
+	stopLag()
+	<-lagDone
 	// Leaving the group runs revoked for every partition we hold: drain, commit, let go.
 	e.cl.CloseAllowingRebalance()
 	return err
@@ -169,7 +161,7 @@ func (e *Engine) poll(ctx context.Context) error {
 		e.mu.Lock()
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if p := e.parts[fp.Partition]; p != nil && len(fp.Records) > 0 {
-				p.enqueue(fp.Records, fp.HighWatermark)
+				p.enqueue(fp.Records)
 			}
 		})
 		e.mu.Unlock()
@@ -177,133 +169,47 @@ func (e *Engine) poll(ctx context.Context) error {
 	}
 }
 
-// commitLoop commits every partition's finished prefix every CommitInterval.
-func (e *Engine) commitLoop(ctx context.Context) {
-	t := time.NewTicker(e.cfg.CommitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		e.commitMu.Lock()
-		e.mu.Lock()
-		parts := make([]*partition, 0, len(e.parts))
-		for _, p := range e.parts {
-			parts = append(parts, p)
-		}
-		e.mu.Unlock()
-		e.commit(ctx, parts)
-		e.commitMu.Unlock()
-		e.mu.Lock() // against detach: a partition let go meanwhile gets no series back
-		for _, p := range parts {
-			if n, ok := p.lag(); ok && e.parts[p.id] == p {
-				e.metrics.Lag.WithLabelValues(strconv.Itoa(int(p.id))).Set(float64(n))
-			}
-		}
-		e.mu.Unlock()
-	}
-}
-
-// commit commits the finished prefix of each partition that moved since its last commit.
-func (e *Engine) commit(ctx context.Context, parts []*partition) {
-	offsets := map[int32]kgo.EpochOffset{}
-	for _, p := range parts {
-		if o, ok := p.toCommit(); ok {
-			offsets[p.id] = o
-		}
-	}
-	if len(offsets) == 0 {
-		return
-	}
-	var cerr error
-	e.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{e.cfg.EventsTopic: offsets},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			cerr = commitError(resp, err)
-		})
-	if cerr != nil {
-		e.metrics.Committed.WithLabelValues("error").Inc()
-		e.log.Warn("offset commit failed; the next commit covers it", "err", cerr)
-		return
-	}
-	e.metrics.Committed.WithLabelValues("ok").Inc()
-	for _, p := range parts {
-		if o, ok := offsets[p.id]; ok {
-			p.committed(o.Offset)
-		}
-	}
-}
-
-// assigned loads the dedupe markers of the new partitions, then starts their workers.
-func (e *Engine) assigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
-	<-e.clientSet
-	ids := assigned[e.cfg.EventsTopic]
+// assigned prepares the new partitions (the handler's Prepare), then starts their feeders.
+func (e *Engine) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	ids := assigned[e.cfg.Topic]
 	if len(ids) == 0 {
 		return
 	}
-	start := time.Now()
-	n, err := e.loadMarkers(ctx, ids)
-	if err != nil {
-		// Without the markers a duplicate could be delivered twice. Stop (the process exits and
-		// is restarted); the partitions' records stay uncommitted for whoever reads them next.
-		e.fail(fmt.Errorf("read dedupe markers of partitions %v: %w", ids, err))
-		return
-	}
-	for _, id := range ids {
-		if id >= e.cfg.Partitions {
-			// The topic grew: the key-to-partition check and the marker topic no longer match
-			// it. A restart refuses to start with the DEDUPE_TOPIC message that says what to do.
-			e.fail(fmt.Errorf("%s has grown to more than %d partitions since start", e.cfg.EventsTopic, e.cfg.Partitions))
+	if e.prepare != nil {
+		if err := e.prepare(ctx, ids); err != nil {
+			e.fail(err)
 			return
 		}
 	}
 	// franz-go keeps a partition paused across rebalances: one paused under an earlier
 	// assignment must fetch again now.
-	e.cl.ResumeFetchPartitions(map[string][]int32{e.cfg.EventsTopic: ids})
-	e.metrics.Loaded.Add(float64(n))
-	e.log.Info("partitions assigned", "topic", e.cfg.EventsTopic, "partitions", ids,
-		"markers_loaded", n, "load_took", time.Since(start).Round(time.Millisecond).String())
+	cl.ResumeFetchPartitions(map[string][]int32{e.cfg.Topic: ids})
+	e.log.Info("partitions assigned", "topic", e.cfg.Topic, "partitions", ids)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, id := range ids {
-		p := newPartition(e, id)
+		p := newPartition(e.cfg.Topic, id, e.cfg.MaxPerPartition, partitionDeps{
+			handle:  e.handle,
+			slots:   e.slots,
+			started: e.started,
+			pause:   func() { cl.PauseFetchPartitions(map[string][]int32{e.cfg.Topic: {id}}) },
+			resume:  func() { cl.ResumeFetchPartitions(map[string][]int32{e.cfg.Topic: {id}}) },
+			mark: func(o kgo.EpochOffset) {
+				cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{e.cfg.Topic: {id: o}})
+			},
+			fail:     e.fail,
+			inFlight: e.metrics.InFlight,
+			log:      e.log,
+		})
 		e.parts[id] = p
 		go p.feed()
 	}
 }
 
-// markerLoadPatience is how long loadMarkers goes on retrying failed reads. A read that makes
-// progress is not cut short (a large window takes a while); one that stalls fails after
-// dedupe.LoadStall and is retried.
-const markerLoadPatience = 30 * time.Second
-
-// loadMarkers reads the delivered markers of the partitions ids back into the dedupe window,
-// retrying with backoff for markerLoadPatience: a broker restarting, or one that has not yet
-// applied a just-created marker topic, is no reason to stop the process. A retry may read some
-// markers twice, which the window takes as the same id.
-func (e *Engine) loadMarkers(ctx context.Context, ids []int32) (int, error) {
-	var n int
-	load := func() error {
-		var err error
-		n, err = e.store.Load(ctx, e.baseOpts, ids)
-		return err
-	}
-	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
-		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(markerLoadPatience))
-	err := backoff.RetryNotify(load, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
-		e.metrics.LoadErrors.Inc()
-		e.log.Warn("reading dedupe markers failed; retrying", "partitions", ids, "err", err,
-			"retry_in", wait.Round(time.Millisecond).String())
-	})
-	return n, err
-}
-
 // revoked stops taking work for the partitions, waits for their in-flight records up to
-// RevokeTimeout, commits the finished prefix and lets them go.
-func (e *Engine) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	<-e.clientSet
-	parts := e.detach(revoked[e.cfg.EventsTopic])
+// RevokeTimeout, commits what is marked and lets them go.
+func (e *Engine) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	parts := e.detach(revoked[e.cfg.Topic])
 	if len(parts) == 0 {
 		return
 	}
@@ -311,21 +217,21 @@ func (e *Engine) revoked(ctx context.Context, _ *kgo.Client, revoked map[string]
 	for _, p := range parts {
 		p.drain(deadline)
 	}
-	// Revoke callbacks run outside kgo's join/sync lock, so a periodic commit holding commitMu
-	// and waiting on that lock finishes without us.
-	e.commitMu.Lock()
-	e.commit(context.WithoutCancel(ctx), parts)
-	e.commitMu.Unlock()
-	e.log.Info("partitions revoked", "topic", e.cfg.EventsTopic, "partitions", revoked[e.cfg.EventsTopic])
+	if err := cl.CommitMarkedOffsets(context.WithoutCancel(ctx)); err != nil {
+		e.metrics.Committed.WithLabelValues("error").Inc()
+		e.log.Warn("offset commit on revoke failed; the next owner re-reads from the last commit", "err", err)
+	} else {
+		e.metrics.Committed.WithLabelValues("ok").Inc()
+	}
+	e.log.Info("partitions revoked", "topic", e.cfg.Topic, "partitions", revoked[e.cfg.Topic])
 }
 
 // lost drops the partitions without committing: someone else may own them already.
 func (e *Engine) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	<-e.clientSet
-	for _, p := range e.detach(lost[e.cfg.EventsTopic]) {
+	for _, p := range e.detach(lost[e.cfg.Topic]) {
 		p.abandon()
 	}
-	e.log.Warn("partitions lost", "topic", e.cfg.EventsTopic, "partitions", lost[e.cfg.EventsTopic])
+	e.log.Warn("partitions lost", "topic", e.cfg.Topic, "partitions", lost[e.cfg.Topic])
 }
 
 func (e *Engine) detach(ids []int32) []*partition {
@@ -334,12 +240,71 @@ func (e *Engine) detach(ids []int32) []*partition {
 	var parts []*partition
 	for _, id := range ids {
 		e.metrics.Lag.DeleteLabelValues(strconv.Itoa(int(id)))
+		e.metrics.TxnBlocked.DeleteLabelValues(strconv.Itoa(int(id)))
 		if p := e.parts[id]; p != nil {
 			parts = append(parts, p)
 			delete(e.parts, id)
 		}
 	}
 	return parts
+}
+
+// watchLag sets, every CommitInterval, each assigned partition's lag (log end minus committed
+// offset, from listed offsets, so it moves while partitions are paused or the circuit is open)
+// and the records our reads wait behind because a transaction before them is still open.
+func (e *Engine) watchLag(ctx context.Context) {
+	adm := kadm.NewClient(e.cl)
+	t := time.NewTicker(e.cfg.CommitInterval)
+	defer t.Stop()
+	blocked := map[int32]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, max(e.cfg.CommitInterval, time.Second))
+		ends, err := adm.ListEndOffsets(lctx, e.cfg.Topic)          // high watermarks
+		stable, serr := adm.ListCommittedOffsets(lctx, e.cfg.Topic) // last stable offsets
+		cancel()
+		if err != nil || serr != nil {
+			continue // the next round tries again; fetch errors are logged by the poll loop
+		}
+		committed := e.cl.CommittedOffsets()[e.cfg.Topic]
+		e.mu.Lock()
+		for id, p := range e.parts {
+			end, ok := ends.Lookup(e.cfg.Topic, id)
+			if !ok || end.Err != nil {
+				continue
+			}
+			from := p.firstOffset()
+			if c, ok := committed[id]; ok && c.Offset >= 0 {
+				from = c.Offset
+			}
+			if from < 0 {
+				from = end.Offset // nothing read, nothing committed: an empty partition
+			}
+			label := strconv.Itoa(int(id))
+			e.metrics.Lag.WithLabelValues(label).Set(float64(max(0, end.Offset-from)))
+
+			lso, ok := stable.Lookup(e.cfg.Topic, id)
+			waiting := int64(0)
+			if ok && lso.Err == nil && p.readUpTo() >= lso.Offset && end.Offset > lso.Offset {
+				waiting = end.Offset - lso.Offset
+			}
+			e.metrics.TxnBlocked.WithLabelValues(label).Set(float64(waiting))
+			if (waiting > 0) != blocked[id] {
+				blocked[id] = waiting > 0
+				if waiting > 0 {
+					e.log.Warn("reads wait on an open transaction (a dlq replay running or killed; it ends within the replay's transaction timeout)",
+						"topic", e.cfg.Topic, "partition", id, "last_stable_offset", lso.Offset, "log_end", end.Offset)
+				} else {
+					e.log.Info("reads no longer wait on an open transaction", "topic", e.cfg.Topic, "partition", id)
+				}
+			}
+		}
+		e.mu.Unlock()
+	}
 }
 
 // fail stops the engine with err (the first one wins).
@@ -349,19 +314,4 @@ func (e *Engine) fail(err error) {
 		e.log.Error("forwarder cannot go on; stopping", "err", err)
 		close(e.halted)
 	})
-}
-
-// commitError is the first error of a commit, whole-request or per-partition.
-func commitError(resp *kmsg.OffsetCommitResponse, err error) error {
-	if err != nil {
-		return err
-	}
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				return fmt.Errorf("partition %d: %w", p.Partition, err)
-			}
-		}
-	}
-	return nil
 }

@@ -1,55 +1,24 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/martech/eventfwd/libs/deadletter"
-	"github.com/martech/eventfwd/libs/event"
-	"github.com/martech/eventfwd/services/forwarder/internal/dedupe"
-	"github.com/martech/eventfwd/services/forwarder/internal/deliver"
-	"github.com/martech/eventfwd/services/forwarder/internal/health"
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
 
-// testEngine builds an engine on the kfake cluster at seeds that delivers to api.
-func testEngine(t *testing.T, seeds []kgo.Opt, api string, perPartition int) *Engine {
-	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m := metrics.New()
-	gate := health.New(health.Config{Window: time.Minute, MinRequests: 100, FailureRatio: 0.9,
-		ProbeInterval: time.Millisecond, MaxProbe: time.Millisecond, MaxInFlight: 16, MinInFlight: 1}, log, nil)
-	d := deliver.NewDeliverer(deliver.NewClient(deliver.ClientConfig{BaseURL: api, APIKey: "k", AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 16}), gate,
-		deliver.Policy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, m)
-	eng, err := New(Config{
-		EventsTopic: "raw", DLQTopic: "dlq", Group: "g", SessionTimeout: 10 * time.Second, Partitions: 4,
-		MaxInFlight: 16, MaxPerPartition: perPartition, MaxRecordBytes: 1 << 20,
-		CommitInterval: 20 * time.Millisecond, RevokeTimeout: 5 * time.Second, Names: event.NewNames("purchase"),
-	}, log, seeds, dedupe.New("delivered", 100_000, time.Hour), d, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return eng
-}
+// The engine's tests run it on kfake with handlers of their own: no HTTP, no events.
 
 // kfakeCluster starts a one-broker kfake cluster with the topics, 4 partitions each, for the
 // test, and returns the options that reach it.
@@ -74,25 +43,18 @@ func newClient(t *testing.T, seeds []kgo.Opt, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// receiver starts an AdEventsX stand-in that answers 202 and counts the conversions it gets by
-// the label each is given; it returns its URL and a copy of the counts.
-func receiver(t *testing.T, label func(event.Conversion, *http.Request) string) (string, func() map[string]int) {
-	var mu sync.Mutex
-	got := map[string]int{}
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var conv event.Conversion
-		_ = json.NewDecoder(r.Body).Decode(&conv)
-		mu.Lock()
-		got[label(conv, r)]++
-		mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(api.Close)
-	return api.URL, func() map[string]int {
-		mu.Lock()
-		defer mu.Unlock()
-		return maps.Clone(got)
+func testEngine(t *testing.T, seeds []kgo.Opt, perPartition int, h Handler) (*Engine, *metrics.Forwarder) {
+	t.Helper()
+	m := metrics.New()
+	eng, err := New(Config{
+		Topic: "raw", Group: "g", SessionTimeout: 10 * time.Second,
+		MaxInFlight: 64, MaxPerPartition: perPartition,
+		CommitInterval: 100 * time.Millisecond, RevokeTimeout: 5 * time.Second,
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), seeds, h, nil, m)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return eng, m
 }
 
 // runEngine runs e until the returned stop is called, which waits for Run to return cleanly.
@@ -108,273 +70,204 @@ func runEngine(t *testing.T, e *Engine) (stop func()) {
 	}
 }
 
-// waitCommitted waits until group g has committed every partition of raw to its end.
-func waitCommitted(t *testing.T, adm *kadm.Client, within time.Duration) {
+func produce(t *testing.T, cl *kgo.Client, n int) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ends, _ := adm.ListEndOffsets(t.Context(), "raw")
-		offs, _ := adm.FetchOffsets(t.Context(), "g")
-		behind := 0
-		ends.Each(func(o kadm.ListedOffset) {
-			if c, _ := offs.Lookup("raw", o.Partition); c.At < o.Offset {
-				behind++
-			}
-		})
-		if behind == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d partitions not committed to their end", behind)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the group's offsets
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Topic: "raw", Key: []byte(fmt.Sprint(i)), Value: []byte("v")})
+	}
+	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// A fast run of the whole engine on kfake: copies of one event on several partitions are
-// delivered once, garbage is dead-lettered without stalling its partition, and every offset ends
-// up committed.
-func TestEngineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
-	seeds := kfakeCluster(t, "raw", "dlq", "delivered")
-
-	api, received := receiver(t, func(c event.Conversion, _ *http.Request) string { return c.ID })
-	eng := testEngine(t, seeds, api, 4)
-
-	// Every copy on every partition, by hand, as a producer with another partitioner might.
-	prod := newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	ids := []string{"0b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "1b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"}
-	var recs []*kgo.Record
-	for p := range int32(4) {
-		recs = append(recs, &kgo.Record{Topic: "raw", Partition: p, Key: []byte("junk"), Value: []byte("{not json")})
-		for _, id := range ids {
-			recs = append(recs, &kgo.Record{Topic: "raw", Partition: p, Key: []byte(id), Value: []byte(fmt.Sprintf(
-				`{"event_id":%q,"user_id":"u","event_name":"purchase","event_time":1764000000,"value":1,"campaign_id":"c"}`, id))})
+// committed is the group's committed offset of each partition of raw, and the log ends.
+func committed(t *testing.T, adm *kadm.Client) (commits, ends map[int32]int64) {
+	t.Helper()
+	commits, ends = map[int32]int64{}, map[int32]int64{}
+	e, _ := adm.ListEndOffsets(t.Context(), "raw")
+	e.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
+	offs, _ := adm.FetchOffsets(t.Context(), "g")
+	for p := range ends {
+		if c, ok := offs.Lookup("raw", p); ok {
+			commits[p] = c.At
 		}
+	}
+	return commits, ends
+}
+
+// waitFor polls cond every 10 ms until it holds, failing the test after within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling state the engine changes on its own goroutines
+	}
+}
+
+// Records finish out of order; the committed offset of a partition stops at its oldest
+// unfinished record, and reaches the end once that one finishes.
+func TestEngineCommitsUpToTheOldestUnfinishedRecord(t *testing.T) {
+	seeds := kfakeCluster(t, "raw")
+	prod := newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	for range 10 {
+		recs = append(recs, &kgo.Record{Topic: "raw", Partition: 0, Value: []byte("v")})
 	}
 	if err := prod.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-
-	stop := runEngine(t, eng)
+	hold := make(chan struct{})
+	eng, _ := testEngine(t, seeds, 16, func(stop, _ context.Context, r *kgo.Record, _ func()) error {
+		if r.Offset == 3 {
+			select {
+			case <-hold:
+			case <-stop.Done():
+				return stop.Err()
+			}
+		}
+		return nil
+	})
+	stopEngine := runEngine(t, eng)
 	adm := kadm.NewClient(prod)
-	waitCommitted(t, adm, 20*time.Second)
-	// Everything committed: the lag of each of the 4 partitions reads 0 (once the commit loop
-	// has been round once more).
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.CollectAndCount(eng.metrics.Lag) != 4 || lagSum(eng) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("consumer lag: %d partitions, %v records; want 4 and 0", testutil.CollectAndCount(eng.metrics.Lag), lagSum(eng))
-		}
-		time.Sleep(10 * time.Millisecond) // polling a metric
+	waitFor(t, 10*time.Second, "the commit of offsets 0-2", func() bool {
+		c, _ := committed(t, adm)
+		return c[0] == 3
+	})
+	time.Sleep(300 * time.Millisecond) // three commit intervals: the commit must stay at 3
+	if c, _ := committed(t, adm); c[0] != 3 {
+		t.Fatalf("committed %d with offset 3 unfinished, want 3", c[0])
 	}
-	stop()
-
-	for _, id := range ids {
-		if received()[id] != 1 {
-			t.Errorf("%s delivered %d times, want once", id, received()[id])
-		}
-	}
-	dlq, _ := adm.ListEndOffsets(t.Context(), "dlq")
-	total := int64(0)
-	dlq.Each(func(o kadm.ListedOffset) { total += o.Offset })
-	if total != 4 {
-		t.Errorf("%d records in the DLQ, want the 4 junk ones", total)
-	}
+	close(hold)
+	waitFor(t, 10*time.Second, "the commit of every offset", func() bool {
+		c, _ := committed(t, adm)
+		return c[0] == 10
+	})
+	stopEngine()
 }
 
 // Partitions paused for backpressure, handed to another member and back, fetch again: franz-go
 // keeps a pause across rebalances, so the engine must resume what it is assigned.
 func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
-	seeds := kfakeCluster(t, "raw", "dlq", "delivered")
+	seeds := kfakeCluster(t, "raw")
+	prod := newClient(t, seeds)
+	produce(t, prod, 2000)
 	var mu sync.Mutex
-	delivered := 0
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	done := 0
+	slow := func(context.Context, context.Context, *kgo.Record, func()) error {
 		time.Sleep(time.Millisecond) // a slow destination, so work piles up and partitions pause
 		mu.Lock()
-		delivered++
+		done++
 		mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	defer api.Close()
-
-	prod := newClient(t, seeds, kgo.DefaultProduceTopic("raw"))
-	var recs []*kgo.Record
-	for i := range 2000 {
-		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
-		recs = append(recs, &kgo.Record{Key: []byte(id), Value: []byte(fmt.Sprintf(
-			`{"event_id":%q,"user_id":"u","event_name":"purchase","event_time":1764000000,"value":1,"campaign_id":"c"}`, id))})
+		return nil
 	}
-	if err := prod.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
+	handled := func(n int) func() bool {
+		return func() bool { mu.Lock(); defer mu.Unlock(); return done >= n }
 	}
-
-	engA := testEngine(t, seeds, api.URL, 1) // 1 per partition: pauses at 2 pending
+	engA, _ := testEngine(t, seeds, 1, slow) // 1 per partition: pauses at 2 pending
 	stopA := runEngine(t, engA)
-	waitFor := func(n int) {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			mu.Lock()
-			got := delivered
-			mu.Unlock()
-			if got >= n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d of %d delivered", got, n)
-			}
-			time.Sleep(5 * time.Millisecond) // polling the stand-in's counter
-		}
-	}
-	waitFor(100)
-	for deadline := time.Now().Add(10 * time.Second); lagSum(engA) == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("consumer lag reads 0 with most of 2000 records still to deliver")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a metric the commit loop sets
-	}
-	stopB := runEngine(t, testEngine(t, seeds, api.URL, 1)) // takes some partitions away from A
-	waitFor(300)
+	waitFor(t, 20*time.Second, "100 records", handled(100))
+	engB, _ := testEngine(t, seeds, 1, slow)
+	stopB := runEngine(t, engB) // takes some partitions away from A
+	waitFor(t, 20*time.Second, "300 records", handled(300))
 	stopB() // and gives them back
-	waitCommitted(t, kadm.NewClient(prod), 60*time.Second)
+	adm := kadm.NewClient(prod)
+	waitFor(t, 60*time.Second, "every partition committed to its end", func() bool {
+		c, e := committed(t, adm)
+		for p, end := range e {
+			if c[p] != end {
+				return false
+			}
+		}
+		return true
+	})
 	stopA()
 }
 
-// A marker topic the brokers do not know yet (just created, or a broker restarting) delays an
-// assignment rather than stopping the forwarder: the load is retried and delivery goes on.
-func TestEngineRetriesReadingMarkersUntilTheTopicIsThere(t *testing.T) {
-	seeds := kfakeCluster(t, "raw", "dlq")
-	var delivered atomic.Int64
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		delivered.Add(1)
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	defer api.Close()
-	prod := newClient(t, seeds, kgo.DefaultProduceTopic("raw"))
-	id := "2b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
-	rec := &kgo.Record{Key: []byte(id), Value: []byte(fmt.Sprintf(
-		`{"event_id":%q,"user_id":"u","event_name":"purchase","event_time":1764000000,"value":1,"campaign_id":"c"}`, id))}
-	if err := prod.ProduceSync(t.Context(), rec).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-
-	eng := testEngine(t, seeds, api.URL, 4)
-	stop := runEngine(t, eng)
-	deadline := time.Now().Add(20 * time.Second)
-	for testutil.ToFloat64(eng.metrics.LoadErrors) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no failed marker load counted while the marker topic is missing")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a metric
-	}
-	if delivered.Load() != 0 {
-		t.Fatal("delivered before the markers were read")
-	}
-	adm := kadm.NewClient(prod)
-	if _, err := adm.CreateTopic(t.Context(), 4, 1, nil, "delivered"); err != nil {
-		t.Fatal(err)
-	}
-	waitCommitted(t, adm, 20*time.Second)
-	stop() // fails the test if Run returned the load error
-	if n := delivered.Load(); n != 1 {
-		t.Errorf("delivered %d times, want once", n)
-	}
-}
-
-// A record too large to dead-letter whole (here a big key and a big value) is dead-lettered
-// without its payload, naming what was left out; before, the DLQ write failed and the forwarder
-// stopped on it after every restart.
-func TestEngineDeadLettersARecordTooLargeToCarry(t *testing.T) {
-	seeds := kfakeCluster(t, "raw", "dlq", "delivered")
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	defer api.Close()
-	prod := newClient(t, seeds, kgo.DefaultProduceTopic("raw"), kgo.ProducerBatchMaxBytes(4<<20))
-	big := &kgo.Record{Key: bytes.Repeat([]byte("k"), 600<<10), Value: bytes.Repeat([]byte("v"), 700<<10),
-		Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("x")}}}
-	if err := prod.ProduceSync(t.Context(), big).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-
-	eng := testEngine(t, seeds, api.URL, 4) // MaxRecordBytes 1 MiB
-	stop := runEngine(t, eng)
-	adm := kadm.NewClient(prod)
-	waitCommitted(t, adm, 20*time.Second)
-	stop() // fails the test if Run stopped on the DLQ write
-
-	recs := readTopic(t, seeds, "dlq")
-	if len(recs) != 1 {
-		t.Fatalf("%d DLQ records, want 1", len(recs))
-	}
-	r := recs[0]
-	omitted, _ := deadletter.Header(r.Headers, deadletter.HeaderOmitted)
-	reason, _ := deadletter.Header(r.Headers, deadletter.HeaderReason)
-	if reason != "invalid" || r.Key != nil || r.Value != nil ||
-		!strings.Contains(omitted, "key (614400 bytes), value (716800 bytes) and headers (2 bytes)") {
-		t.Errorf("DLQ record: reason %q, key %d bytes, value %d bytes, dlq.omitted %q", reason, len(r.Key), len(r.Value), omitted)
-	}
-	if _, ok := deadletter.Header(r.Headers, "h"); ok {
-		t.Error("the original headers were carried although the record was too large")
-	}
-}
-
-// readTopic reads every record of topic from the start to its current end.
-func readTopic(t *testing.T, seeds []kgo.Opt, topic string) []*kgo.Record {
-	t.Helper()
-	cl := newClient(t, seeds, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ends, err := kadm.NewClient(cl).ListEndOffsets(t.Context(), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := int64(0)
-	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
-	var recs []*kgo.Record
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	for int64(len(recs)) < want {
-		f := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records of %s", len(recs), want, topic)
-		}
-		recs = append(recs, f.Records()...)
-	}
-	return recs
-}
-
-// An event_id sent in upper case and again in lower case is one event (UUIDs are case-insensitive):
-// both copies are routed by the lowercase id and it is delivered once, in lowercase.
-func TestEngineTakesAnEventIDInAnyCaseAsOne(t *testing.T) {
-	seeds := kfakeCluster(t, "raw", "dlq", "delivered")
-	api, received := receiver(t, func(c event.Conversion, r *http.Request) string {
-		return c.ID + " " + r.Header.Get("Idempotency-Key")
-	})
+// The lag gauge moves while partitions are paused and nothing is fetched (the circuit open,
+// here a handler that holds every record): it is computed from listed end offsets, not from
+// the last fetch. Before, it froze at what the last fetch saw (100 against a real 4 100).
+func TestConsumerLagMovesWhilePartitionsArePaused(t *testing.T) {
+	seeds := kfakeCluster(t, "raw")
 	prod := newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	lower := "3b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
-	var recs []*kgo.Record
-	for p, id := range []string{strings.ToUpper(lower), lower, strings.ToUpper(lower), lower} {
-		recs = append(recs, &kgo.Record{Topic: "raw", Partition: int32(p), Key: []byte(id), Value: []byte(fmt.Sprintf(
-			`{"event_id":%q,"user_id":"u","event_name":"purchase","event_time":1764000000,"value":1,"campaign_id":"c"}`, id))})
+	one := func(n int) {
+		var recs []*kgo.Record
+		for range n {
+			recs = append(recs, &kgo.Record{Topic: "raw", Partition: 0, Value: []byte("v")})
+		}
+		if err := prod.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := prod.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	stop := runEngine(t, testEngine(t, seeds, api, 4))
-	waitCommitted(t, kadm.NewClient(prod), 20*time.Second)
+	one(100)
+	eng, m := testEngine(t, seeds, 1, func(stop, _ context.Context, _ *kgo.Record, _ func()) error {
+		<-stop.Done() // the circuit is open: nothing finishes
+		return stop.Err()
+	})
+	stop := runEngine(t, eng)
+	waitFor(t, 10*time.Second, "lag 100", func() bool { return gauge(m.Lag, "0") == 100 })
+	one(4000)
+	waitFor(t, 10*time.Second, "lag 4 100", func() bool { return gauge(m.Lag, "0") == 4100 })
 	stop()
-	if got := received(); len(got) != 1 || got[lower+" "+lower] != 1 {
-		t.Errorf("received %v, want %s (as id and Idempotency-Key) once", got, lower)
-	}
 }
 
-// lagSum is the consumer lag over all of e's partitions.
-func lagSum(e *Engine) float64 {
+// Reads waiting behind an open transaction (a dlq replay killed mid-way) show on a gauge.
+func TestTransactionBlockedRecordsShow(t *testing.T) {
+	seeds := kfakeCluster(t, "raw")
+	eng, m := testEngine(t, seeds, 16, func(context.Context, context.Context, *kgo.Record, func()) error { return nil })
+	stop := runEngine(t, eng)
+	defer stop()
+	plain := newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := plain.ProduceSync(t.Context(), &kgo.Record{Topic: "raw", Partition: 1, Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "lag 0 on partition 1", func() bool { return gauge(m.Lag, "1") == 0 && series(m.Lag, "1") })
+
+	txn := newClient(t, seeds, kgo.TransactionalID("replay-1"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.TransactionTimeout(time.Minute))
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.ProduceSync(t.Context(), &kgo.Record{Topic: "raw", Partition: 1, Value: []byte("t")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.ProduceSync(t.Context(), &kgo.Record{Topic: "raw", Partition: 1, Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "2 records shown behind the open transaction", func() bool { return gauge(m.TxnBlocked, "1") == 2 })
+	if err := txn.EndTransaction(t.Context(), kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the gauge back at 0", func() bool { return gauge(m.TxnBlocked, "1") == 0 })
+}
+
+// gauge is the value of vec's series for partition p (0 when absent).
+func gauge(vec *prometheus.GaugeVec, p string) float64 {
+	g, err := vec.GetMetricWithLabelValues(p)
+	if err != nil {
+		return 0
+	}
+	var pb dto.Metric
+	_ = g.Write(&pb)
+	return pb.GetGauge().GetValue()
+}
+
+// series reports whether vec has a series for partition p.
+func series(vec *prometheus.GaugeVec, p string) bool {
 	ch := make(chan prometheus.Metric, 64)
-	go func() { e.metrics.Lag.Collect(ch); close(ch) }()
-	sum := 0.0
+	go func() { vec.Collect(ch); close(ch) }()
+	found := false
 	for m := range ch {
 		var pb dto.Metric
 		_ = m.Write(&pb)
-		sum += pb.GetGauge().GetValue()
+		for _, l := range pb.GetLabel() {
+			if l.GetValue() == p {
+				found = true
+			}
+		}
 	}
-	return sum
+	return found
 }

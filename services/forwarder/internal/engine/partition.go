@@ -3,69 +3,77 @@ package engine
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
+
+// partitionDeps is what a partition needs from the engine, and no more.
+type partitionDeps struct {
+	handle   Handler
+	slots    chan struct{}         // the engine-wide bound on records doing work
+	started  chan struct{}         // the engine-wide bound on records not yet finished
+	pause    func()                // stop fetching this partition
+	resume   func()                // fetch it again
+	mark     func(kgo.EpochOffset) // the offset franz-go may commit
+	fail     func(error)           // stop the engine
+	inFlight prometheus.Gauge      // records holding a slot
+	log      *slog.Logger
+}
 
 // partition is the work of one assigned partition: the records fetched and not yet started, a
 // feeder goroutine that starts them as slots free up, and the watermark of what finished.
 type partition struct {
-	e  *Engine
-	id int32
+	partitionDeps
+	topic string
+	id    int32
 
 	// stop ends waiting (for a slot, a retry, the circuit); an HTTP attempt under way still
 	// finishes. hard ends everything, when a revoke's deadline passes.
 	stop, hard             context.Context
 	cancelStop, cancelHard context.CancelFunc
 
-	slots   chan struct{} // MaxPerPartition
+	own     chan struct{} // per-partition slots
 	wake    chan struct{} // 1-buffered: records were enqueued
 	stopped chan struct{} // closed when the feeder returns
-	active  chan struct{} // one token per running record; drained on revoke
+	running sync.WaitGroup
 
 	mu         sync.Mutex
 	pending    []*kgo.Record
 	lastOffset int64 // of the last record enqueued
-	firstSeen  int64 // offset of the first record enqueued: about the committed position at assignment
-	logEnd     int64 // the partition's high watermark in the last fetch
+	firstSeen  int64 // offset of the first record enqueued
 	paused     bool
 	marks      *watermark
-	lastCommit int64
 }
 
-func newPartition(e *Engine, id int32) *partition {
+func newPartition(topic string, id int32, perPartition int, deps partitionDeps) *partition {
 	p := &partition{
-		e:          e,
-		id:         id,
-		slots:      make(chan struct{}, e.cfg.MaxPerPartition),
-		wake:       make(chan struct{}, 1),
-		stopped:    make(chan struct{}),
-		active:     make(chan struct{}, e.cfg.MaxPerPartition),
-		marks:      newWatermark(),
-		lastOffset: -1,
-		firstSeen:  -1,
-		logEnd:     -1,
-		lastCommit: -1,
+		partitionDeps: deps,
+		topic:         topic,
+		id:            id,
+		own:           make(chan struct{}, perPartition),
+		wake:          make(chan struct{}, 1),
+		stopped:       make(chan struct{}),
+		marks:         newWatermark(),
+		lastOffset:    -1,
+		firstSeen:     -1,
 	}
 	p.hard, p.cancelHard = context.WithCancel(context.Background())
 	p.stop, p.cancelStop = context.WithCancel(p.hard)
 	return p
 }
 
-func (p *partition) lock()   { p.mu.Lock() }
-func (p *partition) unlock() { p.mu.Unlock() }
-
 // highWater is how many fetched-but-unstarted records make us pause fetching this partition.
-func (p *partition) highWater() int { return 2 * p.e.cfg.MaxPerPartition }
+func (p *partition) highWater() int { return 2 * cap(p.own) }
 
-// enqueue takes fetched records and the partition's log end (high watermark) with them (called
-// from the poll loop). Records buffered before a pause may still arrive after it; they are kept.
-func (p *partition) enqueue(recs []*kgo.Record, logEnd int64) {
-	p.lock()
-	p.logEnd = max(p.logEnd, logEnd)
-	if p.firstSeen < 0 && len(recs) > 0 {
+// enqueue takes fetched records (called from the poll loop). Records buffered before a pause may
+// still arrive after it; they are kept.
+func (p *partition) enqueue(recs []*kgo.Record) {
+	p.mu.Lock()
+	if p.firstSeen < 0 {
 		p.firstSeen = recs[0].Offset
 	}
 	for _, r := range recs {
@@ -73,8 +81,8 @@ func (p *partition) enqueue(recs []*kgo.Record, logEnd int64) {
 			// The watermark needs offsets in order. Going back within one assignment is an
 			// offset reset (the log was truncated under us): stop, and the restart reads from
 			// the committed offset again, markers keeping deliveries single.
-			p.unlock()
-			p.e.fail(fmt.Errorf("partition %d: offsets went back from %d to %d (offset reset); restarting",
+			p.mu.Unlock()
+			p.fail(fmt.Errorf("partition %d: offsets went back from %d to %d (offset reset); restarting",
 				p.id, p.lastOffset, r.Offset))
 			return
 		}
@@ -84,31 +92,48 @@ func (p *partition) enqueue(recs []*kgo.Record, logEnd int64) {
 	if !p.paused && len(p.pending) >= p.highWater() {
 		// Under the lock, so a resume from the feeder cannot overtake it.
 		p.paused = true
-		p.e.cl.PauseFetchPartitions(map[string][]int32{p.e.cfg.EventsTopic: {p.id}})
+		p.pause()
 	}
-	p.unlock()
+	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
 }
 
+// firstOffset is the first offset read in this assignment, -1 before any.
+func (p *partition) firstOffset() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.firstSeen
+}
+
+// readUpTo is the offset after the last record read, -1 before any.
+func (p *partition) readUpTo() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lastOffset < 0 {
+		return -1
+	}
+	return p.lastOffset + 1
+}
+
 // next waits for the next record to start; nil when the partition stops.
 func (p *partition) next() *kgo.Record {
 	for {
-		p.lock()
+		p.mu.Lock()
 		if len(p.pending) > 0 {
 			r := p.pending[0]
 			p.pending[0] = nil
 			p.pending = p.pending[1:]
 			if p.paused && len(p.pending) < p.highWater()/2 {
 				p.paused = false
-				p.e.cl.ResumeFetchPartitions(map[string][]int32{p.e.cfg.EventsTopic: {p.id}})
+				p.resume()
 			}
-			p.unlock()
+			p.mu.Unlock()
 			return r
 		}
-		p.unlock()
+		p.mu.Unlock()
 		select {
 		case <-p.wake:
 		case <-p.stop.Done():
@@ -127,61 +152,84 @@ func (p *partition) feed() {
 		}
 		if r.Attrs.IsControl() {
 			// A transaction marker is not an event: it is finished as soon as it is seen.
-			p.lock()
+			p.mu.Lock()
 			p.marks.start(r)
-			p.marks.finish(r.Offset)
-			p.unlock()
+			p.finishLocked(r.Offset)
+			p.mu.Unlock()
 			continue
+		}
+		select {
+		case p.own <- struct{}{}:
+		case <-p.stop.Done():
+			return
+		}
+		select {
+		case p.started <- struct{}{}:
+		case <-p.stop.Done():
+			<-p.own
+			return
 		}
 		select {
 		case p.slots <- struct{}{}:
 		case <-p.stop.Done():
+			<-p.started
+			<-p.own
 			return
 		}
-		select {
-		case p.e.slots <- struct{}{}:
-		case <-p.stop.Done():
-			<-p.slots
-			return
-		}
-		p.lock()
+		p.mu.Lock()
 		if p.stop.Err() != nil {
-			p.unlock()
-			<-p.e.slots
+			p.mu.Unlock()
 			<-p.slots
+			<-p.started
+			<-p.own
 			return
 		}
 		p.marks.start(r)
-		p.active <- struct{}{}
-		p.unlock()
-		p.e.metrics.InFlight.Inc()
+		p.running.Add(1)
+		p.mu.Unlock()
+		p.inFlight.Inc()
 		go p.run(r)
 	}
 }
 
-// run works on one record and, when it is finished (delivered, skipped or dead-lettered), marks
-// its offset so the watermark can pass it.
+// run works on one record and, when it is finished, marks its offset so the watermark can pass
+// it.
 func (p *partition) run(r *kgo.Record) {
-	defer func() {
-		p.e.metrics.InFlight.Dec()
-		<-p.e.slots
-		<-p.slots
-		<-p.active
-	}()
-	if err := p.e.process(p.stop, p.hard, r); err != nil {
+	defer p.running.Done()
+	defer func() { <-p.started }()
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			p.inFlight.Dec()
+			<-p.slots
+			<-p.own
+		})
+	}
+	defer release()
+	if err := p.handle(p.stop, p.hard, r, release); err != nil {
 		if p.stop.Err() == nil {
-			// Not stopped, yet not finished (a DLQ or marker write Kafka refuses): the watermark
+			// Not stopped, yet not finished (a write Kafka refuses for good): the watermark
 			// could never pass this record, so stop rather than stall the partition unseen.
-			p.e.fail(fmt.Errorf("partition %d offset %d: %w", p.id, r.Offset, err))
+			p.fail(fmt.Errorf("partition %d offset %d: %w", p.id, r.Offset, err))
 			return
 		}
 		// Stopped: the offset stays uncommitted and whoever owns the partition next redoes it.
-		p.e.log.Debug("record left unfinished", "partition", p.id, "offset", r.Offset, "err", err)
+		p.log.Debug("record left unfinished", "partition", p.id, "offset", r.Offset, "err", err)
 		return
 	}
-	p.lock()
-	p.marks.finish(r.Offset)
-	p.unlock()
+	p.mu.Lock()
+	p.finishLocked(r.Offset)
+	p.mu.Unlock()
+}
+
+// finishLocked marks offset finished and, when the finished prefix grew, hands its end to
+// franz-go to commit. A late mark of a partition handed on is ignored by franz-go.
+func (p *partition) finishLocked(offset int64) {
+	before, _ := p.marks.committable()
+	p.marks.finish(offset)
+	if after, ok := p.marks.committable(); ok && after != before {
+		p.mark(after)
+	}
 }
 
 // drain stops taking work and waits until deadline for the running records to finish. Records
@@ -190,17 +238,15 @@ func (p *partition) run(r *kgo.Record) {
 func (p *partition) drain(deadline time.Time) {
 	p.cancelStop()
 	<-p.stopped
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	for i := 0; i < cap(p.active); i++ {
-		select {
-		case p.active <- struct{}{}:
-		case <-ctx.Done():
-			p.cancelHard()
-			p.e.log.Warn("revoke deadline passed with records in flight; they stay uncommitted",
-				"partition", p.id)
-			return
-		}
+	done := make(chan struct{})
+	go func() {
+		p.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Until(deadline)):
+		p.log.Warn("revoke deadline passed with records in flight; they stay uncommitted", "partition", p.id)
 	}
 	p.cancelHard()
 }
@@ -209,29 +255,4 @@ func (p *partition) drain(deadline time.Time) {
 func (p *partition) abandon() {
 	p.cancelHard()
 	<-p.stopped
-}
-
-// toCommit returns the offset to commit when it moved since the last commit.
-func (p *partition) toCommit() (kgo.EpochOffset, bool) {
-	p.lock()
-	defer p.unlock()
-	o, ok := p.marks.committable()
-	return o, ok && o.Offset > p.lastCommit
-}
-
-func (p *partition) committed(offset int64) {
-	p.lock()
-	defer p.unlock()
-	p.lastCommit = max(p.lastCommit, offset)
-}
-
-// lag is how many records of the partition are not committed yet, as far as the last fetch knows;
-// ok is false before anything was fetched.
-func (p *partition) lag() (n int64, ok bool) {
-	p.lock()
-	defer p.unlock()
-	if p.logEnd < 0 || p.firstSeen < 0 {
-		return 0, false
-	}
-	return max(0, p.logEnd-max(p.lastCommit, p.firstSeen)), true
 }

@@ -72,19 +72,17 @@ func TestWatermarkCompactsAndKeepsCounting(t *testing.T) {
 // The watermark needs offsets in order; a partition that sees them go back (an offset reset)
 // stops the engine instead of committing past records it has not finished.
 func TestPartitionStopsWhenOffsetsGoBack(t *testing.T) {
-	e := &Engine{cfg: Config{MaxPerPartition: 8}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		halted: make(chan struct{})}
-	p := newPartition(e, 3)
-	p.enqueue([]*kgo.Record{{Partition: 3, Offset: 5}, {Partition: 3, Offset: 6}}, 7)
-	select {
-	case <-e.halted:
-		t.Fatalf("stopped on offsets in order: %v", e.fatal)
-	default:
+	var failed error
+	p := newPartition("raw", 3, 8, partitionDeps{
+		pause: func() {}, resume: func() {}, fail: func(err error) { failed = err },
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	p.enqueue([]*kgo.Record{{Partition: 3, Offset: 5}, {Partition: 3, Offset: 6}})
+	if failed != nil {
+		t.Fatalf("stopped on offsets in order: %v", failed)
 	}
-	p.enqueue([]*kgo.Record{{Partition: 3, Offset: 2}}, 7)
-	select {
-	case <-e.halted:
-	default:
+	p.enqueue([]*kgo.Record{{Partition: 3, Offset: 2}})
+	if failed == nil {
 		t.Fatal("offsets went from 6 back to 2 and the engine goes on")
 	}
 	if len(p.pending) != 2 {

@@ -1,16 +1,29 @@
-// Package health guards AdEventsX from us and us from its bad days: a circuit breaker that holds
-// deliveries back while most recent requests fail (or 401/403 say our key is bad) and probes with
-// single requests until one succeeds, an adaptive concurrency limit that halves under 429s and
-// grows back by one per limit's worth of successes (AIMD), and an optional requests/s cap.
+// Package health guards AdEventsX from us and us from its bad days. The Gate is asked before and
+// told after every HTTP attempt. It holds three things:
 //
-// It is written here rather than taken from a breaker library because the forwarder needs two
-// things those do not give: waiting (not failing fast) while open, and telling the caller whether a
-// failure counts against the event's own retry budget.
+//   - A circuit breaker that holds deliveries back while the destination as a whole is failing and
+//     probes with single requests until one succeeds. It opens when most recent requests fail,
+//     when every recent request is refused the same way (401/403/404/405/410, or the same other
+//     4xx for several distinct events in a row: a gateway answering for an API being deployed),
+//     or when failures go on while nothing at all has got through for a window (a lone event at
+//     night: held where an operator sees it, never silently).
+//   - The judge of whether a failure counts against the event's own retry budget: only when some
+//     other event was delivered since the event's previous attempt. Then the destination works
+//     and the failure is the event's own; otherwise it is the destination's, and an outage of any
+//     length exhausts nothing. This does not depend on how much traffic there is.
+//   - An adaptive concurrency limit (own code, gradient style; no maintained Go port of the
+//     well-known concurrency-limit libraries is served here): slow start, then +10% per round
+//     trip while latency stays near its baseline, down in proportion when latency grows, halved on
+//     429, between MinInFlight and MaxInFlight.
+//
+// It is written here rather than taken from a breaker library because the forwarder needs what
+// those do not give: waiting (not failing fast) while open, and the verdict on each failure.
 package health
 
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,22 +34,41 @@ import (
 type Outcome int
 
 const (
-	// Healthy: the destination answered for itself (2xx, or a 4xx about the event).
+	// Healthy: 2xx.
 	Healthy Outcome = iota
-	// Failing: 5xx, timeout or connection error.
+	// Rejected: a 4xx that may be about the event itself (400, 422, ...).
+	Rejected
+	// Failing: 5xx, 3xx, 408, timeout or connection error.
 	Failing
 	// Throttled: 429; also lowers the concurrency limit.
 	Throttled
-	// KeyRefused: 401/403, the destination refuses our key for everything.
-	KeyRefused
+	// Refused: 401, 403, 404, 405, 410: our key or the endpoint is refused, for every event.
+	Refused
 )
+
+// Report is one attempt's result, told to Done.
+type Report struct {
+	Outcome Outcome
+	Status  int // HTTP status; 0 without a response
+	EventID string
+	Latency time.Duration
+}
+
+// Verdict is the gate's judgement of one attempt.
+type Verdict struct {
+	// Final: a Rejected attempt is the event's own refusal (no other event got the same answer
+	// just before it). A Rejected attempt that is not final waits and is tried again.
+	Final bool
+	// Counted: a failure that counts against the event's retry budget.
+	Counted bool
+}
 
 // Config tunes the gate.
 type Config struct {
 	Window        time.Duration // how far back "recent" reaches
-	MinRequests   int           // recent requests needed before the circuit may open
+	MinRequests   int           // recent requests needed before the circuit may open on the ratio
 	FailureRatio  float64       // share of recent requests failing that opens the circuit
-	ProbeInterval time.Duration // first wait between probes; doubles up to MaxProbeInterval
+	ProbeInterval time.Duration // first wait between probes; doubles up to MaxProbe
 	MaxProbe      time.Duration
 	MaxInFlight   int     // upper bound of the adaptive limit
 	MinInFlight   int     // lower bound of the adaptive limit
@@ -46,21 +78,25 @@ type Config struct {
 // Ticket is the permission for one attempt; hand it back to Done.
 type Ticket struct {
 	probe bool
+	seen  uint64 // deliveries counted when the ticket was handed out
 }
 
+// Seen is how many deliveries the gate had counted when the ticket was handed out: pass it to
+// Done of the event's next attempt as since.
+func (t Ticket) Seen() uint64 { return t.seen }
+
 type sample struct {
-	at time.Time
-	o  Outcome
+	at     time.Time
+	failed bool
 }
 
 const (
-	// judgeLast is how many of the latest attempts decide whether a failure is the event's own.
-	// Few enough that a burst of successes seconds before an outage does not make the outage's
-	// failures count (a whole window's worth did: events were exhausted right after a burst).
-	judgeLast = 20
-	// refusedRunToOpen 401/403s in a row open the circuit, whatever succeeded before them: a
-	// refused key is about every request.
-	refusedRunToOpen = 5
+	// sameRunToOpen distinct events in a row refused the same way open the circuit.
+	sameRunToOpen = 5
+	// quietFailuresToOpen failures within a window with no delivery in it open the circuit.
+	quietFailuresToOpen = 3
+	// ring is how many recent attempts the window ratio looks at, at most.
+	ring = 256
 )
 
 // Gate is safe for concurrent use.
@@ -68,23 +104,31 @@ type Gate struct {
 	cfg Config
 	log *slog.Logger
 	rps *rate.Limiter
-	now func() time.Time
 
-	mu        sync.Mutex
-	open      bool
-	reason    string
-	epoch     uint64
-	probing   bool
-	nextProbe time.Time
-	probeWait time.Duration
-	samples   []sample // ring, oldest first from head
-	head      int
-	limit     float64
-	inFlight  int
-	lastDecr  time.Time
-	waiters   int
-	wake      chan struct{}
-	onChange  func(open bool)
+	mu           sync.Mutex
+	open         bool
+	reason       string
+	probing      bool
+	nextProbe    time.Time
+	probeWait    time.Duration
+	samples      []sample // ring, oldest first from head
+	head         int
+	delivered    uint64    // 2xx answers so far
+	lastDelivery time.Time // of the latest 2xx
+	run          sameRun
+	refusals     int // Refused answers in a row, lately
+	inFlight     int
+	waiters      int
+	wake         chan struct{}
+	onChange     func(open bool)
+	limiter      limiter
+}
+
+// sameRun is the latest run of distinct events refused with one status and nothing delivered in
+// between.
+type sameRun struct {
+	status int
+	events map[string]bool
 }
 
 // New returns a closed gate. onChange, if set, is called (outside the lock) when the circuit opens
@@ -93,10 +137,9 @@ func New(cfg Config, log *slog.Logger, onChange func(open bool)) *Gate {
 	g := &Gate{
 		cfg:      cfg,
 		log:      log,
-		now:      time.Now,
-		limit:    float64(cfg.MaxInFlight),
 		wake:     make(chan struct{}),
 		onChange: onChange,
+		limiter:  newLimiter(cfg.MinInFlight, cfg.MaxInFlight),
 	}
 	if cfg.MaxRPS > 0 {
 		g.rps = rate.NewLimiter(rate.Limit(cfg.MaxRPS), max(1, int(cfg.MaxRPS/10)))
@@ -115,15 +158,14 @@ func (g *Gate) Open() bool {
 func (g *Gate) Limit() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return int(g.limit)
+	return g.limiter.current()
 }
 
-// Epoch counts the times the circuit has opened. A delivery whose failures straddle an opening
-// knows they were part of an outage, not its own fault.
-func (g *Gate) Epoch() uint64 {
+// InFlight is the number of attempts under way.
+func (g *Gate) InFlight() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.epoch
+	return g.inFlight
 }
 
 // Acquire waits until an attempt may be made: the circuit is closed and the concurrency limit has
@@ -134,11 +176,11 @@ func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 			return Ticket{}, err
 		}
 		g.mu.Lock()
-		now := g.now()
-		var t Ticket
+		now := time.Now()
+		t := Ticket{seen: g.delivered}
 		ok := false
 		switch {
-		case !g.open && g.inFlight < max(1, int(g.limit)):
+		case !g.open && g.inFlight < g.limiter.current():
 			ok = true
 		case g.open && !g.probing && !now.Before(g.nextProbe):
 			g.probing, t.probe, ok = true, true, true
@@ -201,18 +243,30 @@ func (g *Gate) wakeLocked() {
 	}
 }
 
-// Done returns a ticket with the attempt's outcome. counted says whether a failure counts against
-// the event's retry budget: only when most of the latest attempts (judgeLast) succeeded, so the
-// failure is the event's own. Not when the circuit was open for it, nor when failures are most of
-// the latest attempts (the destination as a whole is failing, even before enough requests were
-// seen to open the circuit, as with a lone event at night, or while the successes of a burst just
-// before an outage still fill the window).
-func (g *Gate) Done(t Ticket, o Outcome) (counted bool) {
+// Done returns a ticket with the attempt's result and judges it. since is the Seen of the
+// ticket of the event's previous attempt (of this attempt's ticket, for a first attempt): a
+// failure counts against the event only when a delivery happened since then.
+func (g *Gate) Done(t Ticket, r Report, since uint64) Verdict {
 	g.mu.Lock()
 	g.inFlight--
-	now := g.now()
-	failed := o != Healthy
+	now := time.Now()
+	var v Verdict
 	changed := false
+	failed := r.Outcome != Healthy
+	if r.Outcome == Rejected {
+		v.Final = g.judgeRejection(r)
+		failed = !v.Final
+	}
+	if r.Outcome == Refused {
+		g.refusals++
+	} else {
+		g.refusals = 0
+	}
+	if r.Outcome == Healthy {
+		g.delivered++
+		g.lastDelivery = now
+		g.run = sameRun{}
+	}
 	switch {
 	case t.probe:
 		g.probing = false
@@ -227,22 +281,20 @@ func (g *Gate) Done(t Ticket, o Outcome) (counted bool) {
 	case g.open:
 		// An attempt that started before the circuit opened.
 	default:
-		g.record(now, o)
-		total, failures := g.recent(now)
-		latest, latestFailures, refusedRun := g.latest(now)
-		switch {
-		case failed && (g.shouldOpen(o, total, failures) || refusedRun >= refusedRunToOpen):
-			g.open, g.epoch = true, g.epoch+1
-			g.reason = reasonOf(o)
-			g.probeWait = g.cfg.ProbeInterval
-			g.nextProbe = now.Add(g.probeWait)
-			changed = true
-		case failed:
-			counted = 2*latestFailures < latest
+		g.record(now, failed)
+		if failed {
+			if reason := g.shouldOpen(now, r); reason != "" {
+				g.open, g.reason = true, reason
+				g.probeWait = g.cfg.ProbeInterval
+				g.nextProbe = now.Add(g.probeWait)
+				changed = true
+			} else {
+				v.Counted = g.delivered > since
+			}
 		}
-		g.adapt(now, o)
+		g.limiter.observe(now, r.Outcome, r.Latency, g.inFlight+1)
 	}
-	open, reason, limit := g.open, g.reason, g.limit
+	open, reason, limit := g.open, g.reason, g.limiter.current()
 	g.wakeLocked()
 	g.mu.Unlock()
 
@@ -251,29 +303,57 @@ func (g *Gate) Done(t Ticket, o Outcome) (counted bool) {
 			g.log.Warn("adeventsx circuit opened: holding deliveries back", "reason", reason,
 				"probe_every", g.cfg.ProbeInterval.String())
 		} else {
-			g.log.Info("adeventsx circuit closed: deliveries resume", "limit", int(limit))
+			g.log.Info("adeventsx circuit closed: deliveries resume", "limit", limit)
 		}
 		if g.onChange != nil {
 			g.onChange(open)
 		}
 	}
-	return counted
+	return v
 }
 
-func reasonOf(o Outcome) string {
-	switch o {
-	case KeyRefused:
-		return "401/403: the API key is refused"
-	case Throttled:
-		return "most recent requests answered 429"
+// judgeRejection reports whether a Rejected attempt is final: it is unless the event before it
+// (another one, nothing delivered in between) got the same status.
+func (g *Gate) judgeRejection(r Report) bool {
+	if g.run.status != r.Status {
+		g.run = sameRun{status: r.Status, events: map[string]bool{r.EventID: true}}
+		return true
 	}
-	return "most recent requests failing (5xx, timeouts, connection errors)"
+	if len(g.run.events) < ring {
+		g.run.events[r.EventID] = true
+	}
+	return len(g.run.events) < 2
 }
 
-// record adds a sample to the ring of the last few hundred attempts.
-func (g *Gate) record(now time.Time, o Outcome) {
-	const ring = 256
-	s := sample{at: now, o: o}
+// shouldOpen says why the failure r opens the circuit, or "" when it does not.
+func (g *Gate) shouldOpen(now time.Time, r Report) string {
+	total, failed := g.recent(now)
+	switch {
+	case r.Outcome == Refused && g.refusals >= sameRunToOpen,
+		r.Outcome == Rejected && len(g.run.events) >= sameRunToOpen:
+		return "every recent event answered " + strconv.Itoa(r.Status) + ": the key or the endpoint is refused"
+	case total >= g.minRequests(r) && float64(failed) >= g.cfg.FailureRatio*float64(total):
+		if r.Outcome == Throttled {
+			return "most recent requests answered 429"
+		}
+		return "most recent requests failing (5xx, timeouts, connection errors, refusals)"
+	case failed >= quietFailuresToOpen && now.Sub(g.lastDelivery) > g.cfg.Window:
+		return "requests failing and nothing delivered for " + g.cfg.Window.String()
+	}
+	return ""
+}
+
+func (g *Gate) minRequests(r Report) int {
+	if r.Outcome == Refused {
+		// A refusal is about every request, so fewer of them are needed.
+		return max(1, g.cfg.MinRequests/2)
+	}
+	return g.cfg.MinRequests
+}
+
+// record adds a sample to the ring of the latest attempts.
+func (g *Gate) record(now time.Time, failed bool) {
+	s := sample{at: now, failed: failed}
 	if len(g.samples) < ring {
 		g.samples = append(g.samples, s)
 		return
@@ -290,54 +370,9 @@ func (g *Gate) recent(now time.Time) (total, failed int) {
 			continue
 		}
 		total++
-		if s.o != Healthy {
+		if s.failed {
 			failed++
 		}
 	}
 	return total, failed
-}
-
-// latest looks at the judgeLast newest samples of the window, newest first: how many there are,
-// how many failed, and how many of the newest in a row were 401/403.
-func (g *Gate) latest(now time.Time) (total, failed, refusedRun int) {
-	since := now.Add(-g.cfg.Window)
-	n := len(g.samples)
-	run := true
-	for i := 0; i < n && total < judgeLast; i++ {
-		s := g.samples[(g.head+n-1-i)%n]
-		if s.at.Before(since) {
-			break
-		}
-		total++
-		if s.o != Healthy {
-			failed++
-		}
-		if run = run && s.o == KeyRefused; run {
-			refusedRun++
-		}
-	}
-	return total, failed, refusedRun
-}
-
-func (g *Gate) shouldOpen(o Outcome, total, failed int) bool {
-	enough := g.cfg.MinRequests
-	if o == KeyRefused {
-		// 401/403 is about every request, so fewer of them are needed.
-		enough = max(1, enough/2)
-	}
-	return total >= enough && float64(failed) >= g.cfg.FailureRatio*float64(total)
-}
-
-// adapt moves the concurrency limit: halve on a 429 (at most once a second, so one burst of 429s
-// is one decrease), otherwise grow by one per limit's worth of successes.
-func (g *Gate) adapt(now time.Time, o Outcome) {
-	switch o {
-	case Throttled:
-		if now.Sub(g.lastDecr) >= time.Second {
-			g.limit = max(float64(g.cfg.MinInFlight), g.limit/2)
-			g.lastDecr = now
-		}
-	case Healthy:
-		g.limit = min(float64(g.cfg.MaxInFlight), g.limit+1/g.limit)
-	}
 }

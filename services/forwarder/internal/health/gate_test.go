@@ -2,12 +2,13 @@ package health
 
 import (
 	"context"
-
-	"golang.org/x/time/rate"
 	"io"
 	"log/slog"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func newTestGate(onChange func(bool)) *Gate {
@@ -18,32 +19,34 @@ func newTestGate(onChange func(bool)) *Gate {
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), onChange)
 }
 
-func attempt(t *testing.T, g *Gate, o Outcome) bool {
+// attempt makes one attempt of event id with outcome o (status for a 4xx), the event's previous
+// attempt having seen since deliveries.
+func attempt(t *testing.T, g *Gate, id string, o Outcome, status int, since uint64) (Verdict, Ticket) {
 	t.Helper()
 	tk, err := g.Acquire(t.Context())
 	if err != nil {
 		t.Fatalf("Acquire: %v", err)
 	}
-	return g.Done(tk, o)
+	return g.Done(tk, Report{Outcome: o, Status: status, EventID: id, Latency: time.Millisecond}, since), tk
+}
+
+func deliverOthers(t *testing.T, g *Gate, n int) {
+	t.Helper()
+	for range n {
+		attempt(t, g, "other", Healthy, 200, 0)
+	}
 }
 
 func TestGateOpensWhenMostRequestsFailAndClosesOnAProbe(t *testing.T) {
 	changes := make(chan bool, 4)
 	g := newTestGate(func(open bool) { changes <- open })
-
-	counted := []bool{}
-	for _, o := range []Outcome{Healthy, Healthy, Healthy, Healthy, Failing, Failing, Failing, Failing} {
-		counted = append(counted, attempt(t, g, o))
+	deliverOthers(t, g, 4)
+	for range 4 {
+		attempt(t, g, "ev", Failing, 500, 0)
 	}
-	// Failures count while most requests succeed; the one that makes failures half opens the
-	// circuit and is the outage's.
-	if want := []bool{false, false, false, false, true, true, true, false}; !equal(counted, want) {
-		t.Fatalf("counted = %v, want %v", counted, want)
+	if !g.Open() || <-changes != true {
+		t.Fatal("circuit closed with half the recent requests failing")
 	}
-	if !g.Open() || <-changes != true || g.Epoch() != 1 {
-		t.Fatalf("open=%v epoch=%d, want open in epoch 1", g.Open(), g.Epoch())
-	}
-
 	// While open, only one caller at a time gets through, and only once the probe is due.
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Millisecond)
 	defer cancel()
@@ -54,96 +57,132 @@ func TestGateOpensWhenMostRequestsFailAndClosesOnAProbe(t *testing.T) {
 	if _, err := g.Acquire(ctx); err == nil {
 		t.Fatal("a second caller got through while a probe was out")
 	}
-	if g.Done(probe, Failing) {
+	if v := g.Done(probe, Report{Outcome: Failing}, 0); v.Counted {
 		t.Fatal("a failed probe counted against the event")
 	}
 	if !g.Open() {
 		t.Fatal("a failed probe closed the circuit")
 	}
-	if attempt(t, g, Healthy) || g.Open() || <-changes != false {
-		t.Fatalf("a successful probe did not close the circuit")
+	if attempt(t, g, "ev", Healthy, 200, 0); g.Open() || <-changes != false {
+		t.Fatal("a successful probe did not close the circuit")
 	}
 }
 
-// A lone event at night against a dead API: too few requests to open the circuit, but its
-// failures are all there is, so none of them counts against it.
-func TestGateLoneFailuresDoNotCount(t *testing.T) {
+// A failure counts against its event only when another event was delivered since the event's
+// previous attempt: then the destination works and the failure is the event's own.
+func TestGateCountsAFailureOnlyWhenOthersGotThrough(t *testing.T) {
 	g := newTestGate(nil)
 	g.cfg.MinRequests = 1000
-	for i := range 10 {
-		if attempt(t, g, Failing) {
-			t.Fatalf("failure %d counted against the event with no success around it", i+1)
+	v, tk := attempt(t, g, "ev", Failing, 500, 0)
+	if v.Counted {
+		t.Fatal("a failure counted with nothing delivered since the event's previous attempt")
+	}
+	deliverOthers(t, g, 1)
+	if v, _ := attempt(t, g, "ev", Failing, 500, tk.Seen()); !v.Counted {
+		t.Fatal("a failure did not count though another event was delivered since")
+	}
+}
+
+// Nothing delivered for a window and failures go on: the circuit opens, so a lone event held
+// back at night shows on /readyz and the circuit metric; none of its failures count.
+func TestGateOpensWhenFailuresGoOnAndNothingIsDelivered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newTestGate(nil)
+		g.cfg.MinRequests = 1000
+		deliverOthers(t, g, 1)
+		time.Sleep(2 * time.Minute)
+		since := uint64(1) // the one delivery before the event's first attempt
+		for i := range quietFailuresToOpen {
+			if g.Open() {
+				t.Fatalf("open after %d failures, want %d", i, quietFailuresToOpen)
+			}
+			v, tk := attempt(t, g, "lone", Failing, 502, since)
+			if v.Counted {
+				t.Fatal("a lone event's failure counted")
+			}
+			since = tk.Seen()
+		}
+		if !g.Open() {
+			t.Fatalf("closed after %d failures with nothing delivered for 2 min", quietFailuresToOpen)
+		}
+	})
+}
+
+// Refusals of every request (401/403 key, 404/405/410 endpoint) open the circuit after a few in
+// a row, whatever succeeded before them.
+func TestGateRefusalsInARowOpenTheCircuit(t *testing.T) {
+	g := newTestGate(nil)
+	deliverOthers(t, g, 150)
+	for i := range sameRunToOpen {
+		if g.Open() {
+			t.Fatalf("open after %d refusals, want %d", i, sameRunToOpen)
+		}
+		attempt(t, g, "ev-"+string(rune('a'+i)), Refused, 404, 150)
+	}
+	if !g.Open() {
+		t.Fatalf("closed after %d refusals in a row", sameRunToOpen)
+	}
+}
+
+// The same other 4xx for distinct events in a row: the first is final (one bad event), from the
+// second on they wait, and the run opens the circuit. One event's 400 among successes is final.
+func TestGateSameRejectionForEveryEventIsTheDestinations(t *testing.T) {
+	g := newTestGate(nil)
+	g.cfg.MinRequests = 1000
+	deliverOthers(t, g, 50)
+	var finals []bool
+	for i := range sameRunToOpen {
+		v, _ := attempt(t, g, "ev-"+string(rune('a'+i)), Rejected, 422, 50)
+		finals = append(finals, v.Final)
+	}
+	if want := []bool{true, false, false, false, false}; !equal(finals, want) {
+		t.Fatalf("final = %v, want %v", finals, want)
+	}
+	if !g.Open() {
+		t.Fatal("circuit closed after 5 distinct events in a row got 422")
+	}
+
+	g = newTestGate(nil)
+	for range 3 {
+		deliverOthers(t, g, 10)
+		if v, _ := attempt(t, g, "bad", Rejected, 400, 0); !v.Final {
+			t.Fatal("one event's 400 among successes was not final")
 		}
 	}
-}
-
-func TestGateOpensFastWhenTheKeyIsRefused(t *testing.T) {
-	g := newTestGate(nil)
-	attempt(t, g, KeyRefused)
-	attempt(t, g, KeyRefused)
-	if !g.Open() {
-		t.Fatal("circuit closed after 401s for everything")
-	}
-}
-
-func TestGateConcurrencyLimitHalvesOn429AndGrowsBack(t *testing.T) {
-	g := newTestGate(nil)
-	g.cfg.MinRequests = 1000 // keep the circuit out of this test
-	attempt(t, g, Throttled)
-	if got := g.Limit(); got != 8 {
-		t.Fatalf("limit after a 429 = %d, want 8", got)
-	}
-	attempt(t, g, Throttled) // within the same second: one burst, one decrease
-	if got := g.Limit(); got != 8 {
-		t.Fatalf("limit after a second 429 in the same second = %d, want 8", got)
-	}
-	for range 200 {
-		attempt(t, g, Healthy)
-	}
-	if got := g.Limit(); got != 16 {
-		t.Fatalf("limit after 200 successes = %d, want back at 16", got)
+	if g.Open() {
+		t.Fatal("circuit opened for one event's 400s")
 	}
 }
 
 func TestGateHoldsCallersAtTheLimit(t *testing.T) {
-	g := newTestGate(nil)
-	g.cfg.MaxInFlight, g.limit = 2, 2
-	a, _ := g.Acquire(t.Context())
-	b, _ := g.Acquire(t.Context())
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
-	defer cancel()
-	if _, err := g.Acquire(ctx); err == nil {
-		t.Fatal("a third caller got through a limit of 2")
-	}
-	got := make(chan error, 1)
-	go func() {
-		_, err := g.Acquire(t.Context())
-		got <- err
-	}()
-	// Free the slot only once the caller is really waiting, so the wake-up path is what is tested.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		g.mu.Lock()
-		waiting := g.waiters == 1
-		g.mu.Unlock()
-		if waiting {
-			break
+	synctest.Test(t, func(t *testing.T) {
+		g := newTestGate(nil)
+		g.limiter.limit = 2
+		a, _ := g.Acquire(t.Context())
+		b, _ := g.Acquire(t.Context())
+		got := make(chan error, 1)
+		go func() {
+			_, err := g.Acquire(t.Context())
+			got <- err
+		}()
+		synctest.Wait()
+		select {
+		case <-got:
+			t.Fatal("a third caller got through a limit of 2")
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the third caller never started waiting")
+		g.Done(a, Report{Outcome: Healthy, Latency: time.Millisecond}, 0)
+		synctest.Wait()
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatalf("a waiting caller failed when a slot freed: %v", err)
+			}
+		default:
+			t.Fatal("a waiting caller was not woken when a slot freed")
 		}
-		time.Sleep(time.Millisecond) // polling the gate's waiter count
-	}
-	g.Done(a, Healthy)
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatalf("a waiting caller failed when a slot freed: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a waiting caller was not woken when a slot freed")
-	}
-	g.Done(b, Healthy)
+		g.Done(b, Report{Outcome: Healthy, Latency: time.Millisecond}, 0)
+	})
 }
 
 // A caller whose context ends while it waits for the rate limit gives its ticket back without an
@@ -151,7 +190,7 @@ func TestGateHoldsCallersAtTheLimit(t *testing.T) {
 func TestGateCancelledProbeDoesNotCloseTheCircuit(t *testing.T) {
 	g := newTestGate(nil)
 	for range 4 {
-		attempt(t, g, Failing)
+		attempt(t, g, "ev", Failing, 500, 0)
 	}
 	if !g.Open() {
 		t.Fatal("circuit not open after 4 failures")
@@ -178,61 +217,4 @@ func equal(a, b []bool) bool {
 		}
 	}
 	return true
-}
-
-// An outage right after a burst of traffic: the burst's successes still fill the window, but the
-// latest attempts are failures, so after a few the failures stop counting against the events.
-func TestGateOutageRightAfterABurstDoesNotCount(t *testing.T) {
-	g := newTestGate(nil)
-	g.cfg.MinRequests = 1000 // the window alone would not open the circuit
-	for range 150 {
-		attempt(t, g, Healthy)
-	}
-	counted := 0
-	for i := range 60 {
-		if attempt(t, g, Failing) {
-			counted++
-			if i >= judgeLast/2 {
-				t.Fatalf("failure %d counted although the latest %d attempts are mostly failures", i+1, judgeLast)
-			}
-		}
-	}
-	if counted == 0 || counted > judgeLast/2 {
-		t.Errorf("%d failures counted, want the first few (at most %d)", counted, judgeLast/2)
-	}
-}
-
-// A key refused right after a burst of traffic opens the circuit after a few 401s, although the
-// window is mostly successes; none of them is counted once the refusals are the latest news.
-func TestGateRefusedKeyAfterABurstOpensTheCircuit(t *testing.T) {
-	g := newTestGate(nil)
-	for range 150 {
-		attempt(t, g, Healthy)
-	}
-	for i := range refusedRunToOpen {
-		if g.Open() {
-			t.Fatalf("open after %d refusals, want %d", i, refusedRunToOpen)
-		}
-		attempt(t, g, KeyRefused)
-	}
-	if !g.Open() {
-		t.Fatalf("circuit closed after %d refusals in a row", refusedRunToOpen)
-	}
-}
-
-// A 403 about one event while the others succeed is that event's own failure: it counts, and the
-// circuit stays closed.
-func TestGateOneEventsRefusalCounts(t *testing.T) {
-	g := newTestGate(nil)
-	for range 3 {
-		for range 10 {
-			attempt(t, g, Healthy)
-		}
-		if !attempt(t, g, KeyRefused) {
-			t.Fatal("a lone 403 among successes did not count against its event")
-		}
-	}
-	if g.Open() {
-		t.Fatal("circuit opened for 403s about one event")
-	}
 }

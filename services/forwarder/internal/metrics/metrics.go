@@ -21,8 +21,10 @@ type Forwarder struct {
 	Circuit    prometheus.Gauge       // 1 while the circuit to AdEventsX is open
 	Committed  *prometheus.CounterVec // offset commits, by result
 	Lag        *prometheus.GaugeVec   // records behind the log end, by assigned partition
+	TxnBlocked *prometheus.GaugeVec   // records our reads wait behind an open transaction, by partition
 	Loaded     prometheus.Counter     // delivered markers read back on assignment
 	LoadErrors prometheus.Counter     // failed attempts to read the markers back (retried)
+	Evictions  prometheus.Counter     // delivered ids forgotten for room inside the dedupe window
 }
 
 // New builds and registers the metrics.
@@ -66,7 +68,11 @@ func New() *Forwarder {
 		}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "forwarder_consumer_lag",
-			Help: "Records of an assigned partition not yet committed: the log end seen in the last fetch that returned records, minus the committed offset. No series until a partition's first records.",
+			Help: "Records of an assigned partition not yet committed: the listed log end minus the committed offset, every COMMIT_INTERVAL (it moves while fetching is paused).",
+		}, []string{"partition"}),
+		TxnBlocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "forwarder_transaction_blocked_records",
+			Help: "Records of an assigned partition that reads wait behind because a transaction before them is still open (a dlq replay running, or killed until its transaction times out).",
 		}, []string{"partition"}),
 		Committed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "forwarder_offset_commits_total",
@@ -80,8 +86,12 @@ func New() *Forwarder {
 			Name: "forwarder_dedupe_load_errors_total",
 			Help: "Failed attempts to read the delivered markers back on assignment; each is retried for up to 30 s.",
 		}),
+		Evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "forwarder_dedupe_evictions_total",
+			Help: "Delivered event_ids forgotten to make room while still inside DEDUPE_WINDOW: a copy of one arriving later is delivered again. Above 0 means DEDUPE_CACHE_SIZE is too small for the traffic.",
+		}),
 	}
 	reg.MustRegister(f.Records, f.Attempts, f.Latency, f.DLQWrites, f.DedupeHits, f.Rerouted,
-		f.InFlight, f.Circuit, f.Committed, f.Lag, f.Loaded, f.LoadErrors)
+		f.InFlight, f.Circuit, f.Committed, f.Lag, f.TxnBlocked, f.Loaded, f.LoadErrors, f.Evictions)
 	return f
 }

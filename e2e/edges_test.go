@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The forwarder's edges on the real broker: each test here failed on the build before the fix.
+
+// A record whose pipeline headers (dlq.*, fwd.*) make it nearly 1 MB is accepted by the events
+// topic; its dead-letter copy or rerouted copy would not fit a producer batch. Every byte counts
+// against MAX_RECORD_BYTES, so it is dead-lettered without its payload and the partition goes on.
+// (Before: the DLQ write or reroute was refused with MESSAGE_TOO_LARGE and the forwarder exited,
+// on the same offset after every restart.)
+func TestARecordWithLargePipelineHeadersDoesNotStopThePartition(t *testing.T) {
+	n := newNames(t)
+	createTopics(t, n)
+	s := startSim(t)
+	fwd, _ := startForwarder(t, n, s, fastRetries...)
+
+	prod := kafkaClient(t, kgo.ProducerBatchMaxBytes(2<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	big := []byte(strings.Repeat("x", 999_900))
+	good, moved := newUUID(), newUUID()
+	recs := []*kgo.Record{
+		// Invalid, with a replay header its dead-letter copy keeps.
+		{Topic: n.events, Partition: 0, Key: []byte("junk"), Value: []byte("{not json"),
+			Headers: []kgo.RecordHeader{{Key: "dlq.replayed_from", Value: big}}},
+		// A valid event on every partition: five of six copies must be rerouted, header and all.
+		{Topic: n.events, Partition: 0, Key: []byte(good), Value: []byte(eventJSON(good))},
+	}
+	for p := range int32(6) {
+		recs = append(recs, &kgo.Record{Topic: n.events, Partition: p, Key: []byte(moved), Value: []byte(eventJSON(moved)),
+			Headers: []kgo.RecordHeader{{Key: "fwd.trace", Value: big}}})
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	for _, r := range recs { // one by one: each is a batch of its own near the topic's limit
+		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	waitFor(t, 60*time.Second, func() (bool, string) {
+		if fwd.exited() {
+			t.Fatalf("the forwarder exited:\n%s", tail(fwd.logText(), 2000))
+		}
+		return caughtUp(t, n.group, n.events)
+	})
+	if got := s.times(t)[good]; got != 1 {
+		t.Errorf("the event behind the large record was delivered %d times, want once", got)
+	}
+	dlq := readAll(t, n.dlq)
+	if len(dlq) != 7 {
+		t.Fatalf("%d DLQ records, want the 7 large ones", len(dlq))
+	}
+	for _, r := range dlq {
+		if header(r, "dlq.reason") != "invalid" || header(r, "dlq.omitted") == "" || len(r.Value) != 0 {
+			t.Errorf("DLQ record: reason %q, value %d bytes, dlq.omitted %q; want invalid, without its payload",
+				header(r, "dlq.reason"), len(r.Value), header(r, "dlq.omitted"))
+		}
+	}
+}
+
+// A gateway answering 404 for everything while AdEventsX is deployed is the destination's
+// failure: the circuit opens, nothing goes to the DLQ, and every event is delivered once the
+// endpoint is back. (Before: every event was dead-lettered as rejected at full speed.)
+func TestAGateways404DuringADeployPutsNothingInTheDLQ(t *testing.T) {
+	n := newNames(t)
+	createTopics(t, n)
+	s := startSim(t)
+	_, admin := startForwarder(t, n, s, fastRetries...)
+	s.control(t, map[string]any{"down": true, "down_status": 404})
+
+	ids := newIDs(50)
+	produceEvents(t, n.events, ids)
+	waitFor(t, 60*time.Second, func() (bool, string) {
+		code, _, _ := httpGet(admin + "/readyz")
+		return code == 503 && s.stats(t)["404"] >= 5, "the circuit open on 404s"
+	})
+	if dlq := readAll(t, n.dlq); len(dlq) != 0 {
+		t.Fatalf("%d events dead-lettered for the gateway's 404 (%s)", len(dlq), header(dlq[0], "dlq.error"))
+	}
+	s.control(t, map[string]any{"down": false})
+	waitFor(t, 90*time.Second, func() (bool, string) { return caughtUp(t, n.group, n.events) })
+	dups, dlq := reconcile(t, s, n, ids)
+	if len(dlq) != 0 || dups != 0 {
+		t.Fatalf("after the deploy: %d dead-lettered, %d duplicates; want 0 and 0", len(dlq), dups)
+	}
+}
+
+// Every event AdEventsX received has its delivered marker, also when the forwarder loses its
+// partitions while markers are buffered (the broker gone past the session timeout): an id counts
+// as delivered only once its marker is acknowledged. (Before: the in-memory mark survived the
+// cancelled marker write, the re-read record was skipped and committed without a marker, and a
+// later copy would be delivered again.)
+func TestFaultEveryDeliveredEventKeepsItsMarkerAcrossALostPartition(t *testing.T) {
+	needRealBroker(t)
+	const total = 600
+	n := newNames(t)
+	createTopics(t, n)
+	s := startSim(t, "SIM_LATENCY=20ms")
+	startForwarder(t, n, s, append(fastRetries, groupFast...)...)
+
+	ids := newIDs(total)
+	produceEvents(t, n.events, ids)
+	waitFor(t, 60*time.Second, func() (bool, string) { return s.received(t).Count >= total/10, "a tenth delivered" })
+	kafkaCtlRun(t, "stop")
+	t.Cleanup(func() { kafkaCtlRun(t, "start") }) // a no-op when it runs
+	// Past the 6 s session timeout while deliveries go on, their markers unwritten.
+	deadline := time.Now().Add(12 * time.Second)
+	waitFor(t, 30*time.Second, func() (bool, string) { return time.Now().After(deadline), "the session to expire" })
+	kafkaCtlRun(t, "start")
+	waitFor(t, 180*time.Second, func() (bool, string) { return caughtUp(t, n.group, n.events) })
+
+	markers := map[string]bool{}
+	for _, r := range readAll(t, n.delivered) {
+		markers[string(r.Key)] = true
+	}
+	received := s.times(t)
+	missing := 0
+	for id := range received {
+		if !markers[id] {
+			missing++
+		}
+	}
+	dups, _ := reconcile(t, s, n, ids)
+	t.Logf("lost partitions: %d events received, %d without a marker, %d delivered twice", len(received), missing, dups)
+	if missing != 0 {
+		t.Fatalf("%d of %d delivered events have no delivered marker: a later copy would be delivered again",
+			missing, len(received))
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return fmt.Sprintf("...%s", s[len(s)-n:])
+	}
+	return s
+}
