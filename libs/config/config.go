@@ -22,7 +22,8 @@ import (
 )
 
 // Env reads variables through Lookup (os.LookupEnv by default) and remembers the first problem
-// with each of them.
+// with each of them. Binaries read through Vars; the typed methods below are what Vars use, and
+// an Env from a Set records any variable read through them that the Set does not declare.
 type Env struct {
 	Lookup func(string) (string, bool)
 	errs   []error
