@@ -6,8 +6,8 @@
 // the binary's name in bold (**forwarder**; none for a binary with no settings of its own), and
 // one table of settings several binaries share,
 // with a "read by" column naming the binaries (or "all"). The first column holds the variable
-// names in backticks, several to a row if they go together (`A` / `B`); with one name to a row,
-// the "default" column must show the declared default (or say "required").
+// names in backticks, several to a row if they go together (`A` / `B`); the "default" column must
+// show the declared default (or say "required"), for a row of several names as "1s / 30s".
 package configtest
 
 import (
@@ -71,15 +71,15 @@ func Problems(set *config.Set, md string) []string {
 			continue
 		}
 		delete(documented, st.Name)
-		if len(r.names) != 1 || r.def < 0 {
+		cell, ok := r.defaultOf(st.Name)
+		if !ok {
 			continue
 		}
-		cell := strings.ReplaceAll(r.cells[r.def], "`", "")
 		switch {
 		case st.Required && !strings.Contains(cell, "required"):
-			problems = append(problems, fmt.Sprintf("%s: default column %q does not say required", st.Name, r.cells[r.def]))
+			problems = append(problems, fmt.Sprintf("%s: default column %q does not say required", st.Name, cell))
 		case !st.Required && st.Default != "" && !strings.Contains(cell, st.Default):
-			problems = append(problems, fmt.Sprintf("%s: default column %q does not show the default %s", st.Name, r.cells[r.def], st.Default))
+			problems = append(problems, fmt.Sprintf("%s: default column %q does not show the default %s", st.Name, cell, st.Default))
 		}
 	}
 	var extra []string
@@ -113,6 +113,24 @@ type row struct {
 	names []string
 	cells []string
 	def   int // index of the default column, -1 if none
+}
+
+// defaultOf is name's default as the row shows it: the whole cell for a row of one name, the
+// matching part of "1s / 30s / 0.2" for a row of several; false when the row does not say.
+func (r row) defaultOf(name string) (string, bool) {
+	if r.def < 0 || r.def >= len(r.cells) {
+		return "", false
+	}
+	cell := strings.ReplaceAll(r.cells[r.def], "`", "")
+	if len(r.names) == 1 {
+		return cell, true
+	}
+	parts := strings.Split(cell, " / ")
+	i := slices.Index(r.names, name)
+	if len(parts) != len(r.names) || i < 0 {
+		return "", false
+	}
+	return strings.TrimSpace(parts[i]), true
 }
 
 func (r row) cell(t table, column string) string {

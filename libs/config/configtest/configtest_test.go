@@ -41,6 +41,8 @@ func TestProblems(t *testing.T) {
 			[]string{"svc reads LOG_LEVEL, which its table does not list"}},
 		{"a default drifted", func(s string) string { return strings.Replace(s, "| 64 |", "| 32 |", 1) },
 			[]string{`SVC_SIZE: default column "32" does not show the default 64`}},
+		{"a default of several drifted", func(s string) string { return strings.Replace(s, "| 1 / 9 |", "| 1 / 8 |", 1) },
+			[]string{`SVC_MAX: default column "8" does not show the default 9`}},
 		{"required not said", func(s string) string { return strings.Replace(s, "| required |", "| none |", 1) },
 			[]string{`SVC_URL: default column "none" does not say required`}},
 		{"no table", func(s string) string { return strings.Replace(s, "**svc**", "**other**", 1) },
