@@ -20,6 +20,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ type result struct {
 
 var (
 	cpuProfile string
+	runs       int
 
 	brokers = strings.Split(fixture.EnvOr("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
 	binDir  = fixture.EnvOr("BIN_DIR", "bin")
@@ -52,8 +54,9 @@ var (
 func main() {
 	out := flag.String("out", "bench-forwarder.json", "where to write the figures as JSON")
 	events := flag.Int("events", 200_000, "events per throughput run at 0 ms")
-	slowEvents := flag.Int("slow-events", 40_000, "events per throughput run at 50 ms")
+	slowEvents := flag.Int("slow-events", 60_000, "events per throughput run at 50 and 200 ms")
 	dedupeIDs := flag.Int("dedupe-ids", 1_000_000, "ids in the dedupe window for the RSS figure")
+	flag.IntVar(&runs, "runs", 3, "runs per throughput row (median and spread)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the forwarder's CPU profile over 5 s of the 0 ms run to this file")
 	only := flag.String("only", allSteps, "the measurements to run, comma-separated")
 	flag.Parse()
@@ -64,7 +67,7 @@ func main() {
 }
 
 // The measurements, by the names -only takes.
-const allSteps = "ceiling,fast,slow,e2e,rss"
+const allSteps = "ceiling,fast,slow,slow200,scale,e2e,rss"
 
 func run(out string, events, slowEvents, dedupeIDs int, only string) error {
 	steps := map[string]bool{}
@@ -88,30 +91,71 @@ func run(out string, events, slowEvents, dedupeIDs int, only string) error {
 		}
 		add(result{Name: "simulator ceiling (load generator straight at it)", Value: ceiling, Unit: "req/s"})
 	}
-	if steps["fast"] {
-		// A broker just started (make bench starts one) runs its fetch and acks=all produce paths
-		// cold for a while (JIT): on a fresh broker a first run read 19.9k events/s and the next
-		// ones 22.7k and 23.4k. One run first, not counted, so the figure is that of a broker in
-		// service, as in production.
-		if _, err := throughput(events, "0ms"); err != nil {
-			return fmt.Errorf("warm-up run at 0 ms: %w", err)
+	// Each row is the median of runs (-runs) and their spread, with what the runs cost.
+	row := func(name, target string, runs, n int, latency string, forwarders int, env ...string) error {
+		var sts []runStats
+		for range runs {
+			st, err := throughput(n, latency, forwarders, env...)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			sts = append(sts, st)
 		}
-		fast, err := throughput(events, "0ms")
-		if err != nil {
-			return fmt.Errorf("throughput at 0 ms: %w", err)
+		med := func(f func(runStats) float64) (mid, lo, hi float64) {
+			v := make([]float64, len(sts))
+			for i, st := range sts {
+				v[i] = f(st)
+			}
+			slices.Sort(v)
+			return v[len(v)/2], v[0], v[len(v)-1]
 		}
-		r := result{Name: "forwarder throughput, simulator at 0 ms", Value: fast, Unit: "events/s", Target: ">= 20000"}
-		if ceiling > 0 {
-			r.Note = fmt.Sprintf("%.2f x the simulator's ceiling", fast/ceiling)
+		rate, lo, hi := med(func(s runStats) float64 { return s.rate })
+		_, _, gap := med(func(s runStats) float64 { return ms(s.longestGap) })
+		broker, _, _ := med(func(s runStats) float64 { return s.brokerCPU })
+		fwdCPU, _, _ := med(func(s runStats) float64 { return s.fwdCPU })
+		_, _, rss := med(func(s runStats) float64 { return s.peakRSS })
+		_, _, limit := med(func(s runStats) float64 { return s.maxLimit })
+		r := result{Name: name, Value: rate, Unit: "events/s", Target: target,
+			Note: fmt.Sprintf("runs %.0f-%.0f; longest gap %.0f ms; broker %.2f s CPU/100k; forwarder %.2f s CPU/10k; RSS %.0f MiB; limit up to %.0f",
+				lo, hi, gap, broker, fwdCPU, rss/(1<<20), limit)}
+		if ceiling > 0 && latency == "0ms" && forwarders == 1 {
+			r.Note += fmt.Sprintf("; %.2f x the simulator's ceiling", rate/ceiling)
 		}
 		add(r)
+		add(result{Name: name + ": longest gap between deliveries", Value: gap, Unit: "ms", Target: "< 500"})
+		add(result{Name: name + ": broker CPU per 100k events", Value: broker, Unit: "s"})
+		return nil
+	}
+	if steps["fast"] {
+		// A broker just started (make bench starts one) runs its fetch and acks=all produce paths
+		// cold for a while (JIT): one run first, not counted, so the figures are those of a broker
+		// in service, as in production.
+		if _, err := throughput(events, "0ms", 1); err != nil {
+			return fmt.Errorf("warm-up run at 0 ms: %w", err)
+		}
+		if err := row("forwarder throughput, simulator at 0 ms", ">= 25000", runs, events, "0ms", 1); err != nil {
+			return err
+		}
 	}
 	if steps["slow"] {
-		slow, err := throughput(slowEvents, "50ms")
-		if err != nil {
-			return fmt.Errorf("throughput at 50 ms: %w", err)
+		if err := row("forwarder throughput, simulator at 50 ms", ">= 10000", runs, slowEvents, "50ms", 1); err != nil {
+			return err
 		}
-		add(result{Name: "forwarder throughput, simulator at 50 ms", Value: slow, Unit: "events/s", Target: ">= 4000"})
+	}
+	if steps["slow200"] {
+		if err := row("forwarder throughput, simulator at 200 ms", ">= 8000", runs, slowEvents, "200ms", 1); err != nil {
+			return err
+		}
+	}
+	if steps["scale"] {
+		// Each forwarder capped at 256 requests in flight, so one alone is bound by in-flight x
+		// latency (256 / 50 ms = 5 100/s) and the rows show what more members add.
+		for members := 1; members <= 3; members++ {
+			if err := row(fmt.Sprintf("scale-out, %d forwarder(s) of MAX_IN_FLIGHT=256, 50 ms", members), "",
+				1, slowEvents, "50ms", members, "MAX_IN_FLIGHT=256"); err != nil {
+				return err
+			}
+		}
 	}
 	if steps["e2e"] {
 		p50, p99, err := endToEnd(1000, 20*time.Second)
@@ -335,57 +379,140 @@ func eventRecord(id string) *kgo.Record {
 		id, id[:6]))}
 }
 
-// throughput pre-loads n events, starts a forwarder and measures the delivery rate between 5 %
-// and 95 % of the events, leaving out start-up and the tail.
-func throughput(n int, latency string) (float64, error) {
+// runStats is one throughput run.
+type runStats struct {
+	rate       float64       // events/s between 5 % and 95 % delivered
+	longestGap time.Duration // between two deliveries while a backlog remained
+	brokerCPU  float64       // broker CPU seconds per 100 000 events (-1: broker pid unknown)
+	fwdCPU     float64       // forwarders' CPU seconds per 10 000 events
+	peakRSS    float64       // largest forwarder RSS seen, bytes
+	maxLimit   float64       // largest adaptive concurrency limit seen
+}
+
+// throughput pre-loads n events, starts forwarders (one group) and measures the delivery rate
+// between 5 % and 95 % of the events, leaving out start-up and the tail, with the costs of it.
+func throughput(n int, latency string, forwarders int, env ...string) (runStats, error) {
+	var st runStats
 	s, err := startSim(latency)
 	if err != nil {
-		return 0, err
+		return st, err
 	}
 	defer s.Stop()
 	topic := "bench-" + fixture.RandomHex(4)
 	if err := createTopic(topic, nil); err != nil {
-		return 0, err
+		return st, err
 	}
 	if err := produce(topic, n, func(int) *kgo.Record { return eventRecord(newUUID()) }); err != nil {
-		return 0, err
+		return st, err
 	}
-	fwd, admin, err := startForwarder(topic, topic+".fwd", s.url, s.key)
-	if err != nil {
-		return 0, err
+	var admins []string
+	for range forwarders {
+		fwd, admin, err := startForwarder(topic, topic+".fwd", s.url, s.key, env...)
+		if err != nil {
+			return st, err
+		}
+		defer fwd.Stop()
+		admins = append(admins, admin)
 	}
-	defer fwd.Stop()
 	var profiled <-chan error // the CPU profile's outcome, when one is taken
 
 	lo, hi := n/20, n-n/20
 	var tLo, tHi time.Time
+	var brokerLo, fwdLo float64
 	deadline := time.Now().Add(10 * time.Minute)
 	for tHi.IsZero() {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("the forwarder did not deliver 95 %% within 10 minutes; its log ends:\n%s", fwd.LogTail())
+			return st, fmt.Errorf("the forwarders did not deliver 95 %% within 10 minutes")
 		}
 		c, err := s.count()
 		if err != nil {
-			return 0, err
+			return st, err
 		}
 		now := time.Now()
+		for _, a := range admins {
+			st.maxLimit = max(st.maxLimit, metricValue(a, "forwarder_concurrency_limit"))
+			st.peakRSS = max(st.peakRSS, metricValue(a, "process_resident_memory_bytes"))
+		}
 		if tLo.IsZero() && c >= lo {
 			tLo, lo = now, c
+			brokerLo, fwdLo = brokerCPUSeconds(), sumMetric(admins, "process_cpu_seconds_total")
 			if cpuProfile != "" && latency == "0ms" {
-				profiled = saveProfile(admin, cpuProfile)
+				profiled = saveProfile(admins[0], cpuProfile)
 			}
 		}
 		if c >= hi {
 			tHi, hi = now, c
+			st.fwdCPU = (sumMetric(admins, "process_cpu_seconds_total") - fwdLo) / float64(hi-lo) * 10_000
+			if b := brokerCPUSeconds(); b >= 0 && brokerLo >= 0 {
+				st.brokerCPU = (b - brokerLo) / float64(hi-lo) * 100_000
+			} else {
+				st.brokerCPU = -1
+			}
 		}
 		time.Sleep(20 * time.Millisecond) // sampling the simulator's counter
 	}
 	if profiled != nil {
 		if err := <-profiled; err != nil {
-			return 0, fmt.Errorf("cpu profile: %w", err)
+			return st, fmt.Errorf("cpu profile: %w", err)
 		}
 	}
-	return float64(hi-lo) / tHi.Sub(tLo).Seconds(), nil
+	st.rate = float64(hi-lo) / tHi.Sub(tLo).Seconds()
+	// Wait for the tail, then look at every receipt: the longest pause between two deliveries
+	// while records were still waiting (all were pre-loaded, so until the last one).
+	for c, _ := s.count(); c < n && time.Now().Before(deadline); c, _ = s.count() {
+		time.Sleep(20 * time.Millisecond) // sampling the simulator's counter
+	}
+	receipts, err := s.firstReceipts()
+	if err != nil {
+		return st, err
+	}
+	st.longestGap = longestGap(receipts)
+	return st, nil
+}
+
+// longestGap is the longest time between two consecutive receipts.
+func longestGap(receipts map[string]int64) time.Duration {
+	times := make([]int64, 0, len(receipts))
+	for _, t := range receipts {
+		times = append(times, t)
+	}
+	slices.Sort(times)
+	var gap int64
+	for i := 1; i < len(times); i++ {
+		gap = max(gap, times[i]-times[i-1])
+	}
+	return time.Duration(gap)
+}
+
+func sumMetric(admins []string, name string) float64 {
+	sum := 0.0
+	for _, a := range admins {
+		sum += metricValue(a, name)
+	}
+	return sum
+}
+
+// brokerCPUSeconds is the broker process's user+system CPU time, from /proc, with its pid from
+// the state folder kafka.sh keeps (KAFKA_STATE); -1 when unknown.
+func brokerCPUSeconds() float64 {
+	pid, err := os.ReadFile(filepath.Join(fixture.EnvOr("KAFKA_STATE", "/tmp/eventfwd-kafka"), "pid"))
+	if err != nil {
+		return -1
+	}
+	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name (which is in parentheses and may hold spaces): utime is the
+	// 14th field of the line, stime the 15th, in clock ticks (100 a second on Linux).
+	rest := string(stat[bytes.LastIndexByte(stat, ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return -1
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100
 }
 
 // saveProfile starts writing the forwarder's CPU profile over the next 5 s to path and returns

@@ -23,6 +23,7 @@ package health
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -118,8 +119,7 @@ type Gate struct {
 	run          sameRun
 	refusals     int // Refused answers in a row, lately
 	inFlight     int
-	waiters      int
-	wake         chan struct{}
+	queue        []chan struct{} // callers waiting for a slot, oldest first
 	onChange     func(open bool)
 	limiter      limiter
 }
@@ -137,7 +137,6 @@ func New(cfg Config, log *slog.Logger, onChange func(open bool)) *Gate {
 	g := &Gate{
 		cfg:      cfg,
 		log:      log,
-		wake:     make(chan struct{}),
 		onChange: onChange,
 		limiter:  newLimiter(cfg.MinInFlight, cfg.MaxInFlight),
 	}
@@ -169,7 +168,8 @@ func (g *Gate) InFlight() int {
 }
 
 // Acquire waits until an attempt may be made: the circuit is closed and the concurrency limit has
-// room, or the circuit is open and it is this caller's turn to probe.
+// room, or the circuit is open and it is this caller's turn to probe. Waiters queue in order and
+// are woken one per free slot (not all at once: thousands may wait at a high limit).
 func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 	for {
 		if err := ctx.Err(); err != nil {
@@ -196,8 +196,8 @@ func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 			}
 			return t, nil
 		}
-		wake := g.wake
-		g.waiters++
+		w := make(chan struct{}, 1)
+		g.queue = append(g.queue, w)
 		var timer *time.Timer
 		var probeDue <-chan time.Time
 		if g.open && !g.probing {
@@ -207,8 +207,10 @@ func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 		g.mu.Unlock()
 
 		var err error
+		woken := false
 		select {
-		case <-wake:
+		case <-w:
+			woken = true // wakeLocked took w off the queue
 		case <-probeDue:
 		case <-ctx.Done():
 			err = ctx.Err()
@@ -216,9 +218,16 @@ func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 		if timer != nil {
 			timer.Stop()
 		}
-		g.mu.Lock()
-		g.waiters--
-		g.mu.Unlock()
+		if !woken {
+			g.mu.Lock()
+			if i := slices.Index(g.queue, w); i >= 0 {
+				g.queue = slices.Delete(g.queue, i, i+1)
+			} else if err != nil {
+				// Woken for a slot at the same time as it gave up: pass the wake-up on.
+				g.wakeLocked()
+			}
+			g.mu.Unlock()
+		}
 		if err != nil {
 			return Ticket{}, err
 		}
@@ -236,10 +245,19 @@ func (g *Gate) release(t Ticket) {
 	g.mu.Unlock()
 }
 
+// wakeLocked wakes as many queued callers, oldest first, as there are free slots; while the
+// circuit is open and no probe is out, all of them, to wait for the next probe's turn (rare: once
+// per probe).
 func (g *Gate) wakeLocked() {
-	if g.waiters > 0 {
-		close(g.wake)
-		g.wake = make(chan struct{})
+	free := len(g.queue)
+	if !g.open {
+		free = g.limiter.current() - g.inFlight
+	} else if g.probing {
+		free = 0
+	}
+	for ; free > 0 && len(g.queue) > 0; free-- {
+		g.queue[0] <- struct{}{}
+		g.queue = g.queue[1:]
 	}
 }
 

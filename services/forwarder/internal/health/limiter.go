@@ -13,6 +13,7 @@ type limiter struct {
 	limit        float64
 	slowStart    bool
 	base         baseline
+	smoothed     time.Duration // latency averaged over about a round trip's answers
 	lastDecrease time.Time
 	lastThrottle time.Time
 }
@@ -50,11 +51,18 @@ func (l *limiter) observe(now time.Time, o Outcome, took time.Duration, inFlight
 		return // failures say nothing about queueing
 	}
 	base := l.base.observe(now, took)
+	// One slow answer is noise; a round trip's worth of them is queueing.
+	if l.smoothed == 0 {
+		l.smoothed = took
+	} else {
+		alpha := 2 / (l.limit + 1)
+		l.smoothed += time.Duration(alpha * float64(took-l.smoothed))
+	}
 	tolerated := max(time.Duration(float64(base)*toleranceFactor), base+toleranceAdd)
 	switch {
-	case took > tolerated:
-		if now.Sub(l.lastDecrease) >= took {
-			l.limit = max(l.lo, l.limit*float64(tolerated)/float64(took))
+	case l.smoothed > tolerated:
+		if now.Sub(l.lastDecrease) >= l.smoothed {
+			l.limit = max(l.lo, l.limit*float64(tolerated)/float64(l.smoothed))
 			l.lastDecrease, l.slowStart = now, false
 		}
 	case 2*inFlight >= int(l.limit):

@@ -62,3 +62,14 @@ func TestLimiterDoesNotGrowUnused(t *testing.T) {
 		t.Fatalf("limit after 10 000 answers with 2 in flight = %d, want it unchanged at %d", got, initialLimit)
 	}
 }
+
+// One slow answer among many is noise, not queueing: the limit holds.
+func TestLimiterIgnoresAnOutlier(t *testing.T) {
+	l := newLimiter(1, 2048)
+	now := drive(&l, time.Unix(0, 0), 10, Healthy, func(int) time.Duration { return 50 * time.Millisecond })
+	before := l.current()
+	l.observe(now.Add(time.Millisecond), Healthy, 2*time.Second, before)
+	if got := l.current(); got < before*9/10 {
+		t.Fatalf("limit after one 2 s answer among 50 ms ones = %d, was %d", got, before)
+	}
+}
