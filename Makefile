@@ -35,6 +35,12 @@ tools:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -qq kcat >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat; }; }
 	@kcat -V | head -1
+	@# jq: the README's dead-letter runbooks pipe bin/dlq into it, and e2e runs them as written.
+	@command -v jq >/dev/null || { \
+	  echo "installing jq (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq jq >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq jq; }; }
+	@jq --version
 
 kafka-up:
 	@$(KAFKA) up

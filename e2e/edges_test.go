@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,4 +141,59 @@ func tail(s string, n int) string {
 		return fmt.Sprintf("...%s", s[len(s)-n:])
 	}
 	return s
+}
+
+// No stall after backpressure: a partition paused because its records piled up fetches again as
+// soon as it is resumed. Before, a resumed partition waited behind the fetch in flight for the
+// other partitions, up to franz-go's 5 s FetchMaxWait when they had nothing new: deliveries
+// stopped for 4.7-4.9 s near the end of a burst. Here one partition holds the backlog, in records
+// of 8 KB (a fetch brings many at once), the others a few records, and a 50 ms destination makes
+// the busy one pause and resume over and over while the others wait at their log end.
+func TestNoStallAfterBackpressure(t *testing.T) {
+	n := newNames(t)
+	createTopics(t, n)
+	s := startSim(t, "SIM_LATENCY=50ms")
+	pad := []byte(strings.Repeat("x", 8<<10))
+	home := kgo.StickyKeyPartitioner(nil).ForTopic(n.events)
+	perPartition := map[int][]string{}
+	for len(perPartition[0]) < 3000 {
+		id := newUUID()
+		p := home.Partition(&kgo.Record{Key: []byte(id)}, 6)
+		if p == 0 || len(perPartition[p]) < 5 {
+			perPartition[p] = append(perPartition[p], id)
+		}
+	}
+	var recs []*kgo.Record
+	total := 0
+	for _, ids := range perPartition {
+		for _, id := range ids {
+			recs = append(recs, &kgo.Record{Key: []byte(id), Value: []byte(eventJSON(id)),
+				Headers: []kgo.RecordHeader{{Key: "pad", Value: pad}}})
+		}
+		total += len(ids)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if err := kafkaClient(t, kgo.DefaultProduceTopic(n.events)).ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	startForwarder(t, n, s, append(fastRetries, "MAX_IN_FLIGHT_PER_PARTITION=32")...)
+	waitFor(t, 120*time.Second, func() (bool, string) { return caughtUp(t, n.group, n.events) })
+
+	var times []int64
+	for _, e := range s.received(t).Events {
+		times = append(times, e.First)
+	}
+	if len(times) != total {
+		t.Fatalf("%d of %d delivered", len(times), total)
+	}
+	slices.Sort(times)
+	var gap time.Duration
+	for i := 1; i < len(times); i++ {
+		gap = max(gap, time.Duration(times[i]-times[i-1]))
+	}
+	t.Logf("longest gap between two deliveries of the backlog: %s", gap)
+	if gap > time.Second {
+		t.Fatalf("deliveries stopped for %s with a backlog waiting", gap)
+	}
 }

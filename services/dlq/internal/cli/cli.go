@@ -75,7 +75,8 @@ Usage:
   dlq replay [flags]   re-publish the selected records to the events topic; resumable by --name
 
 'dlq <command> -h' lists a command's flags. list, show, stats and replay take the same filters
-(--reason, --status, --since, --until, --event-id, --partition, --from-offset, --to-offset).
+(--reason, --status, --since, --until, --event-id, --partition, --from-offset, --to-offset,
+--replayed, --replay-name, --latest, --held-by).
 Every command reads the DLQ up to its end as it was when the command started.
 
 Environment (--brokers, --dlq-topic and --events-topic win over KAFKA_BROKERS, DLQ_TOPIC and
@@ -85,7 +86,8 @@ judge records with them, and replay holds back larger records even with --force)
 
 Exit codes:
   0    done (also: -h)
-  1    a runtime error: Kafka failed mid-way, a replay could not commit, show found nothing
+  1    a runtime error: Kafka failed mid-way, a replay could not commit, another run of the same
+       replay name took over (nothing is lost), show found nothing
   2    bad usage: unknown command or flag, a bad flag value or filter, a bad environment variable
   3    Kafka cannot be reached at the brokers given (checked within --timeout, 10s by default)
   4    a topic does not exist: the DLQ topic, or for replay the events topic

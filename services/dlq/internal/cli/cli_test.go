@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -185,6 +188,305 @@ func TestReplayGivesUpOnACoordinatorThatNeverAnswers(t *testing.T) {
 		IO{Stdout: &out, Stderr: &errOut, Env: Environment.FromMap(map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0]}), Now: func() time.Time { return now }})
 	if ExitCode(err) != ExitUnreachable || !strings.Contains(fmt.Sprint(err), "group dlq-replay-stuck") {
 		t.Fatalf("exit %d, error %v; want %d naming the group", ExitCode(err), err, ExitUnreachable)
+	}
+}
+
+// deadLetterN writes n rejected dead-letter records of valid, recent events to topic.
+func deadLetterN(t *testing.T, cl *kgo.Client, topic string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		ids = append(ids, id)
+		value := fmt.Sprintf(`{"event_id":%q,"user_id":"u","event_name":"lead","event_time":%q,"value":"2.5","campaign_id":"c"}`,
+			id, now.Add(-time.Hour).Format(time.RFC3339))
+		src := &kgo.Record{Topic: "events.raw", Offset: int64(i), Key: []byte(id), Value: []byte(value)}
+		r := deadletter.Record(topic, src, deadletter.Failure{Reason: deadletter.Rejected, HTTPStatus: 400, FailedAt: now.Add(-time.Minute)})
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+func fakeDLQ(t *testing.T, partitions int) (map[string]string, *kgo.Client) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), "events.dlq", "events.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0]}, cl
+}
+
+// A run that a second run of the same name fences says so, not that --max stopped it, and the
+// Kafka client's error lines stay out of the operator's terminal.
+func TestReplayTakenOverSaysSo(t *testing.T) {
+	env, cl := fakeDLQ(t, 1)
+	deadLetterN(t, cl, "events.dlq", 30)
+
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	first := make(chan result, 1)
+	go func() {
+		var out, errOut bytes.Buffer
+		err := Run(t.Context(), []string{"replay", "--name", "twice", "--rate", "10", "--batch", "1"},
+			IO{Stdout: &out, Stderr: &errOut, Env: Environment.FromMap(env), Now: func() time.Time { return now }})
+		if err != nil {
+			fmt.Fprintln(&errOut, "dlq:", err)
+		}
+		first <- result{ExitCode(err), out.String(), errOut.String()}
+	}()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		offs, err := adm.FetchOffsets(t.Context(), "dlq-replay-twice")
+		if o, ok := offs.Lookup("events.dlq", 0); err == nil && ok && o.At >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first run committed nothing within 20 s")
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, with a deadline
+	}
+	code, stdout, stderr := run(t, env, "replay", "--name", "twice")
+	if code != 0 {
+		t.Fatalf("second run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	r := <-first
+	if r.code != ExitError || !strings.Contains(r.stdout, "another run named twice took over") ||
+		!strings.Contains(r.stderr, "another run named twice took over; this run stopped, nothing is lost") {
+		t.Errorf("first run: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 saying another run took over", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "--max") {
+		t.Errorf("first run blames --max:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stderr, "level=ERROR") {
+		t.Errorf("the Kafka client's log reached the terminal:\n%s", r.stderr)
+	}
+}
+
+// deadLetterAged writes one rejected dead-letter record per id, with an event_time age old.
+func deadLetterAged(t *testing.T, cl *kgo.Client, id string, age time.Duration) {
+	t.Helper()
+	value := fmt.Sprintf(`{"event_id":%q,"user_id":"u","event_name":"lead","event_time":%q,"value":"2.5","campaign_id":"c"}`,
+		id, now.Add(-age).Format(time.RFC3339))
+	src := &kgo.Record{Topic: "events.raw", Key: []byte(id), Value: []byte(value)}
+	r := deadletter.Record("events.dlq", src, deadletter.Failure{Reason: deadletter.Rejected, HTTPStatus: 400, FailedAt: now.Add(-time.Minute)})
+	if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Runbook 2 as written: a replay holds old events back; after it, `list --held-by` still finds
+// them (the name's position is past them) and a forced replay of just those sends them; and a
+// name's summary covers all its runs.
+func TestHeldBackRecordsCanBeListedAndForcedAfterTheReplay(t *testing.T) {
+	env, cl := fakeDLQ(t, 1)
+	var old []string
+	for i := range 6 {
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		if i%2 == 0 {
+			deadLetterAged(t, cl, id, 8*24*time.Hour)
+			old = append(old, id)
+		} else {
+			deadLetterAged(t, cl, id, time.Hour)
+		}
+	}
+	// No replay has run yet: no ledger topic, nothing held back.
+	code, stdout, stderr := run(t, env, "list", "--held-by", "r")
+	if code != 0 || strings.Count(stdout, "\n") != 1 {
+		t.Fatalf("list --held-by before any replay: exit %d, want only the header\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, env, "replay", "--name", "r", "--max", "2")
+	if code != 0 || !strings.Contains(stdout, "sent 2 to events.raw") {
+		t.Fatalf("first run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, env, "replay", "--name", "r")
+	if code != 0 || !strings.Contains(stdout, "all 2 runs of replay r: looked at 6 records, sent 3 to events.raw") ||
+		!strings.Contains(stdout, "held back, event_time older than 7d:      3") {
+		t.Fatalf("second run: exit %d, want the summary of both runs\n%s%s", code, stdout, stderr)
+	}
+
+	code, stdout, stderr = run(t, env, "list", "--held-by", "r:held-old", "--output", "json")
+	var listed []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var rec struct{ Key string }
+		if err := json.Unmarshal([]byte(line), &rec); err == nil {
+			listed = append(listed, rec.Key)
+		}
+	}
+	if code != 0 || fmt.Sprint(listed) != fmt.Sprint(old) {
+		t.Fatalf("list --held-by r:held-old: exit %d, listed %v, want %v\n%s", code, listed, old, stderr)
+	}
+	code, stdout, stderr = run(t, env, "replay", "--name", "r-old", "--held-by", "r:held-old", "--force")
+	if code != 0 || !strings.Contains(stdout, "sent 3 to events.raw") {
+		t.Fatalf("forced replay of the held-old: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, _, stderr = run(t, env, "list", "--held-by", "r:lost")
+	if code != ExitUsage || !strings.Contains(stderr, "--held-by") {
+		t.Fatalf("bad --held-by: exit %d %s", code, stderr)
+	}
+}
+
+// A replay asks for a short transaction timeout (REPLAY_TRANSACTION_TIMEOUT, 5 s by default):
+// a killed run's open transaction holds the forwarder's read_committed reads until the broker
+// aborts it, so that must come soon.
+func TestReplayUsesAShortTransactionTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int32 // ms
+	}{
+		{"default", nil, nil, 5000},
+		{"from the environment", map[string]string{"REPLAY_TRANSACTION_TIMEOUT": "2s"}, nil, 2000},
+		{"the flag wins", map[string]string{"REPLAY_TRANSACTION_TIMEOUT": "2s"}, []string{"--transaction-timeout", "3s"}, 3000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events.dlq", "events.raw"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var (
+				mu    sync.Mutex
+				asked []int32
+			)
+			c.ControlKey(int16(kmsg.InitProducerID), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				if r := req.(*kmsg.InitProducerIDRequest); r.TransactionalID != nil {
+					mu.Lock()
+					asked = append(asked, r.TransactionTimeoutMillis)
+					mu.Unlock()
+				}
+				return nil, nil, false
+			})
+			env := map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0]}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			deadLetterN(t, cl, "events.dlq", 2)
+			code, stdout, stderr := run(t, env, append([]string{"replay", "--name", "short"}, tt.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(asked) == 0 {
+				t.Fatal("no transactional InitProducerID seen")
+			}
+			for _, ms := range asked {
+				if ms != tt.want {
+					t.Errorf("transaction timeouts asked for: %v ms, want %d", asked, tt.want)
+					break
+				}
+			}
+		})
+	}
+	code, _, stderr := run(t, map[string]string{"REPLAY_TRANSACTION_TIMEOUT": "5m"}, "replay", "--name", "x")
+	if code != ExitUsage || !strings.Contains(stderr, "REPLAY_TRANSACTION_TIMEOUT") {
+		t.Errorf("a timeout over the bound: exit %d, %q; want 2 naming the variable", code, stderr)
+	}
+}
+
+// --partition/--from-offset under a name moves its position past the records before the
+// offset without judging them: the replay says so, with the count and the range, before it
+// starts (and the dry run says a replay would).
+func TestReplayFromAnOffsetWarnsOfTheRecordsItPassesOver(t *testing.T) {
+	env, cl := fakeDLQ(t, 1)
+	deadLetterN(t, cl, "events.dlq", 10)
+	want := "partition 0 offsets 0..5 (6 records) are before --from-offset 6"
+	code, stdout, stderr := run(t, env, "replay", "--name", "from", "--partition", "0", "--from-offset", "6", "--dry-run")
+	if code != 0 || !strings.Contains(stderr, want) {
+		t.Fatalf("dry run: exit %d, stderr lacks %q\n%s%s", code, want, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, env, "replay", "--name", "from", "--partition", "0", "--from-offset", "6")
+	if code != 0 || !strings.Contains(stderr, want) || !strings.Contains(stdout, "sent 4 to") {
+		t.Fatalf("replay: exit %d, stderr lacks %q\n%s%s", code, want, stdout, stderr)
+	}
+	// Resumed under the same name, the position is past them already: nothing to warn of.
+	code, stdout, stderr = run(t, env, "replay", "--name", "from", "--partition", "0", "--from-offset", "6")
+	if code != 0 || strings.Contains(stderr, "before --from-offset") {
+		t.Fatalf("resumed replay: exit %d, warns again\n%s%s", code, stdout, stderr)
+	}
+}
+
+// show on a record dead-lettered without its payload says so, with the original's size, rather
+// than judging the empty value as JSON.
+func TestShowSaysWhenThePayloadWasLeftOut(t *testing.T) {
+	env, cl := fakeDLQ(t, 1)
+	id := "00000000-0000-4000-8000-000000000001"
+	src := &kgo.Record{Topic: "events.raw", Partition: 3, Offset: 77, Key: []byte(id), Value: bytes.Repeat([]byte("x"), 950_000)}
+	shrunk, omitted := deadletter.Shrink(src)
+	r := deadletter.Record("events.dlq", shrunk, deadletter.Failure{Reason: deadletter.Invalid, Message: "too large", FailedAt: now, Omitted: omitted})
+	if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"table", "json"} {
+		code, stdout, stderr := run(t, env, "show", "--partition", "0", "--offset", "0", "--output", format)
+		if code != 0 || !strings.Contains(stdout, "dead-lettered without its payload") || !strings.Contains(stdout, "value (950000 bytes)") ||
+			strings.Contains(stdout, "invalid JSON") {
+			t.Errorf("show --output %s: exit %d\n%s%s", format, code, stdout, stderr)
+		}
+	}
+}
+
+// Repeated replays of an event that keeps failing leave a DLQ copy per round: stats counts the
+// distinct events beside the records, and --latest selects only the newest copy of each event,
+// in list and replay alike.
+func TestLatestSelectsTheNewestCopyOfEachEvent(t *testing.T) {
+	env, cl := fakeDLQ(t, 2)
+	a, b := "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
+	for i, id := range []string{a, a, b, a} {
+		value := fmt.Sprintf(`{"event_id":%q,"user_id":"u","event_name":"lead","event_time":%q,"value":"2.5","campaign_id":"c"}`,
+			id, now.Add(-time.Hour).Format(time.RFC3339))
+		src := &kgo.Record{Topic: "events.raw", Offset: int64(i), Key: []byte(id), Value: []byte(value),
+			Headers: []kgo.RecordHeader{{Key: deadletter.HeaderReplayCount, Value: []byte(fmt.Sprint(i))}}}
+		r := deadletter.Record("events.dlq", src, deadletter.Failure{Reason: deadletter.Exhausted, HTTPStatus: 503, FailedAt: now.Add(time.Duration(i-10) * time.Minute)})
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stdout, stderr := run(t, env, "stats", "--output", "json")
+	var st struct {
+		Records int64 `json:"records"`
+		Events  int64 `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); code != 0 || err != nil || st.Records != 4 || st.Events != 2 {
+		t.Fatalf("stats: exit %d %v %+v, want 4 records of 2 events\n%s", code, err, st, stderr)
+	}
+	code, stdout, stderr = run(t, env, "list", "--latest", "--output", "json")
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var rec struct {
+			Key     string
+			Headers map[string]string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err == nil {
+			got = append(got, rec.Key[len(rec.Key)-1:]+rec.Headers["dlq.replay_count"])
+		}
+	}
+	slices.Sort(got)
+	if code != 0 || fmt.Sprint(got) != "[a3 b2]" {
+		t.Fatalf("list --latest: exit %d, got %v, want the newest copy of a (replay_count 3) and b\n%s", code, got, stderr)
+	}
+	code, stdout, stderr = run(t, env, "replay", "--name", "newest", "--latest", "--max-replays", "0")
+	if code != 0 || !strings.Contains(stdout, "sent 2 to events.raw") {
+		t.Fatalf("replay --latest: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
 

@@ -24,22 +24,34 @@ import (
 // partition, taken once.
 type dlq struct {
 	s      Settings
-	adm    *kadm.Client
-	close  func()
+	cl     *kgo.Client
+	adm    *kadm.Client // a view of cl
 	bounds map[int32]scan.Bounds
 }
 
+func (d *dlq) close() { d.cl.Close() }
+
 // openDLQ reaches Kafka, checks the DLQ topic and the --partition filter, and takes the bounds.
-func openDLQ(ctx context.Context, std IO, c common, f filter.Filter) (*dlq, error) {
+// A --held-by filter (spec.HeldBy) is resolved here, from the ledger: f comes back narrowed to
+// the records that replay held back.
+func openDLQ(ctx context.Context, std IO, c common, spec filter.Spec, f *filter.Filter) (*dlq, error) {
 	s, err := c.settings(std)
 	if err != nil {
 		return nil, err
 	}
-	adm, closeAdm, err := connect(ctx, s)
+	var name string
+	var decisions []string
+	if spec.HeldBy != "" {
+		if name, decisions, err = replay.ParseHeldBy(spec.HeldBy); err != nil {
+			return nil, &Error{Code: ExitUsage, Err: err}
+		}
+	}
+	cl, err := connect(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	d := &dlq{s: s, adm: adm, close: closeAdm}
+	d := &dlq{s: s, cl: cl, adm: kadm.NewClient(cl)}
+	adm := d.adm
 	n, err := partitions(ctx, adm, s, s.DLQTopic, "DLQ_TOPIC or --dlq-topic")
 	if err == nil {
 		err = checkPartition(f.Partition(), n, s.DLQTopic)
@@ -47,8 +59,21 @@ func openDLQ(ctx context.Context, std IO, c common, f filter.Filter) (*dlq, erro
 	if err == nil {
 		d.bounds, err = scan.Offsets(ctx, adm, s.DLQTopic)
 	}
+	if err == nil && name != "" {
+		var l replay.Ledger
+		if l, err = replay.ReadLedger(ctx, s.Opts(), adm, s.DLQTopic, name); err == nil {
+			held := map[string]bool{}
+			for ref := range l.Held(decisions...) {
+				held[ref] = true
+			}
+			*f = f.Only(held)
+		}
+	}
 	if err != nil {
 		d.close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	return d, nil
@@ -64,6 +89,23 @@ func (d *dlq) plan(f filter.Filter) scan.Plan {
 		}
 	}
 	return plan
+}
+
+// latest narrows f, when spec asks for --latest, to the newest copy of each event among the
+// records of plan: it reads them once first.
+func (d *dlq) latest(ctx context.Context, spec filter.Spec, plan scan.Plan, f filter.Filter) (filter.Filter, error) {
+	if !spec.Latest {
+		return f, nil
+	}
+	n := filter.NewNewest()
+	err := scan.Read(ctx, d.s.Opts(), d.s.DLQTopic, plan, func(r *kgo.Record) bool {
+		n.Add(r, dlqrecord.Read(r))
+		return true
+	})
+	if err != nil {
+		return f, fmt.Errorf("--latest: read %s: %w", d.s.DLQTopic, err)
+	}
+	return f.With(n.Is), nil
 }
 
 // readFlags are the flags list, show and stats share.
@@ -113,7 +155,7 @@ func runStats(ctx context.Context, args []string, std IO) error {
 	if err != nil {
 		return err
 	}
-	d, err := openDLQ(ctx, std, rf.common, f)
+	d, err := openDLQ(ctx, std, rf.common, rf.spec, &f)
 	if err != nil {
 		return err
 	}
@@ -121,6 +163,12 @@ func runStats(ctx context.Context, args []string, std IO) error {
 
 	st := stats.New(now)
 	start := time.Now()
+	if f, err = d.latest(ctx, rf.spec, d.plan(f), f); err != nil {
+		if ctx.Err() != nil {
+			return interrupted("stats")
+		}
+		return err
+	}
 	err = scan.Read(ctx, d.s.Opts(), d.s.DLQTopic, d.plan(f), func(r *kgo.Record) bool {
 		if fl := dlqrecord.Read(r); f.Match(r, fl) {
 			st.Add(r, fl)
@@ -182,7 +230,7 @@ func eachMatch(ctx context.Context, std IO, cmd string, rf readFlags, limit int6
 	if limit < 0 {
 		return 0, "", exitErr(ExitUsage, "--max: %d is negative", limit)
 	}
-	d, err := openDLQ(ctx, std, rf.common, f)
+	d, err := openDLQ(ctx, std, rf.common, rf.spec, &f)
 	if err != nil {
 		return 0, "", err
 	}
@@ -193,9 +241,15 @@ func eachMatch(ctx context.Context, std IO, cmd string, rf readFlags, limit int6
 	if format == output.Table {
 		w.WriteString(tableHeader)
 	}
+	if f, err = d.latest(ctx, rf.spec, d.plan(f), f); err != nil {
+		if ctx.Err() != nil {
+			return 0, d.s.DLQTopic, interrupted(cmd)
+		}
+		return 0, d.s.DLQTopic, err
+	}
 	var n int64
 	var werr error
-	err = scan.Read(ctx, d.s.Opts(), d.s.DLQTopic, d.plan(f), func(r *kgo.Record) bool {
+	err = scan.ReadInOrder(ctx, d.s.Opts(), d.s.DLQTopic, d.plan(f), func(r *kgo.Record) bool {
 		if !f.Match(r, dlqrecord.Read(r)) {
 			return true
 		}

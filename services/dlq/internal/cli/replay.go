@@ -6,9 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"regexp"
 	"time"
 
+	"github.com/martech/eventfwd/libs/kafka"
+	"github.com/martech/eventfwd/services/dlq/internal/dlqrecord"
 	"github.com/martech/eventfwd/services/dlq/internal/filter"
 	"github.com/martech/eventfwd/services/dlq/internal/output"
 	"github.com/martech/eventfwd/services/dlq/internal/replay"
@@ -26,7 +27,23 @@ interrupted or killed replay never sends the same DLQ record twice: run it again
 --name and it continues after its last committed batch. It stops at the end the DLQ had when it
 started. Every record it looks at moves the position, also those the filters leave out or that are
 held back or capped: a name stands for one selection; for another selection use another name.
---partition limits the replay to one partition; the others keep their position.
+--partition limits the replay to one partition; the others keep their position; with
+--from-offset the records before it are passed over, and the replay warns first.
+
+Order: partition after partition (lowest first), each in offset order; a dry run reads the same
+way, so --dry-run --max N shows exactly the N records the replay then sends.
+
+Transactions are sized by the records they send (--batch), not by those looked at; one also
+ends a second after its first send. REPLAY_TRANSACTION_TIMEOUT (--transaction-timeout, 5s) is
+how long a killed run's open transaction can hold the forwarder's reads back.
+
+Ledger: each committed batch also writes its counts and the records it held back or capped to
+the topic <DLQ topic>.replays, in its transaction: the summary adds up every run of the name,
+and --held-by NAME[:held-old] selects what it held back, once its position is past them.
+
+Copies: a record the forwarder dead-lettered twice (same dlq.source_* and key) is sent once;
+the other copies are skipped, also those an earlier run of the name selected within the 10000
+records before its position.
 
 Not sent, and reported: records with dlq.replay_count at or above --max-replays (skipped), and,
 unless --force: records that are not a valid event for the forwarder (held-invalid, judged with
@@ -41,13 +58,12 @@ transform would make of each record; table, or with --output json one object per
 (the summary then goes to stderr).
 
 A progress bar with an ETA is drawn on stderr when it is a terminal, a plain line every 5s
-otherwise; the summary goes to stdout.`
+otherwise (records looked at, selected, sent with the send rate, held back); the summary goes to
+stdout and says why the run stopped.`
 
 // minCoordinatorWait is the least time a replay waits for its group's coordinator (a variable
 // for tests).
 var minCoordinatorWait = 30 * time.Second
-
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
 
 func runReplay(ctx context.Context, args []string, std IO) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
@@ -63,8 +79,9 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		maxAge     = fs.String("max-age", "7d", "hold back records whose event_time is older than this (e.g. 6d, 36h); 0 for no bound")
 		force      = fs.Bool("force", false, "send held-back records too: too old, or not a valid event")
 		maxReplays = fs.Int("max-replays", 3, "skip records whose dlq.replay_count is at or above this; 0 for no cap")
-		batch      = fs.Int("batch", 500, "records per transaction at most (with --rate, at most about a second's worth)")
+		batch      = fs.Int("batch", 500, "records sent per transaction at most (with --rate, at most about a second's worth); records looked at and not sent do not count")
 		out        = fs.String("output", "table", "table or json (the dry run's records, the summary)")
+		txnTimeout = fs.Duration("transaction-timeout", 0, "how long the broker lets a batch's transaction stay open before aborting it (default $REPLAY_TRANSACTION_TIMEOUT, else 5s; 1s..60s)")
 	)
 	if err := parse(fs, args, std, replayAbout); err != nil {
 		return err
@@ -84,7 +101,7 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		return exitErr(ExitUsage, "--max-age: %v", err)
 	case *name == "" && !*dryRun:
 		return exitErr(ExitUsage, "--name is required: the replay's position is kept under it (or use --dry-run)")
-	case *name != "" && !namePattern.MatchString(*name):
+	case *name != "" && !dlqrecord.ValidReplayName(*name):
 		return exitErr(ExitUsage, "--name: %q must be 1..200 letters, digits, '.', '_' or '-'", *name)
 	case *rateFlag < 0:
 		return exitErr(ExitUsage, "--rate: %g is negative", *rateFlag)
@@ -99,10 +116,18 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 	if err != nil {
 		return err
 	}
+	timeout := s.TransactionTimeout
+	switch {
+	case *txnTimeout == 0:
+	case *txnTimeout < time.Second || *txnTimeout > time.Minute:
+		return exitErr(ExitUsage, "--transaction-timeout: %s is outside 1s..1m0s", *txnTimeout)
+	default:
+		timeout = *txnTimeout
+	}
 	if s.EventsTopic == s.DLQTopic {
 		return exitErr(ExitUsage, "--events-topic and --dlq-topic are both %s; a replay reads one and writes the other", s.DLQTopic)
 	}
-	d, err := openDLQ(ctx, std, c, f)
+	d, err := openDLQ(ctx, std, c, spec, &f)
 	if err != nil {
 		return err
 	}
@@ -119,12 +144,18 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 		// Before reading the position: a transaction a killed run left open is aborted now, so
 		// the position read next is final.
 		fctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := replay.Fence(fctx, s.Opts(), *name)
+		err := replay.Fence(fctx, s.Opts(), *name, timeout)
 		cancel()
 		if ctx.Err() != nil {
 			return interrupted(what)
 		}
 		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := ensureLedger(ctx, d); err != nil {
+			if ctx.Err() != nil {
+				return interrupted(what)
+			}
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
@@ -145,26 +176,53 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
+	plan := replay.PlanFor(d.bounds, positions, f)
+	if f, err = d.latest(ctx, spec, plan, f); err != nil {
+		if ctx.Err() != nil {
+			return interrupted(what)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	cfg := replay.Config{
 		Name: *name, DLQTopic: s.DLQTopic, EventsTopic: s.EventsTopic,
-		Plan:   replay.PlanFor(d.bounds, positions, f),
+		Plan:   plan,
 		Filter: f,
-		Policy: replay.Policy{MaxReplays: *maxReplays, MaxAge: age, MaxRecordBytes: s.MaxRecordBytes, Force: *force, Names: s.Names},
+		Policy: replay.Policy{MaxReplays: *maxReplays, MaxAge: age, MaxRecordBytes: s.MaxRecordBytes, Force: *force, Names: s.Names, Name: *name},
 		Max:    *limit, Rate: *rateFlag, Batch: *batch,
-		Now: std.Now,
+		TransactionTimeout: timeout,
+		Now:                std.Now,
+	}
+	if !*dryRun {
+		cfg.Ledger = replay.LedgerTopic(s.DLQTopic)
+	}
+	for p, r := range replay.PassedOver(cfg.Plan, f) {
+		would := "this replay moves"
+		if *dryRun {
+			would = "a replay would move"
+		}
+		fmt.Fprintf(std.Stderr, "%s: warning: partition %d offsets %d..%d (%d records) are before --from-offset %d: %s the position of %s past them without looking at them, and it will not replay them later\n",
+			what, p, r.Start, r.End-1, r.End-r.Start, f.FromOffset(), would, what)
 	}
 	info := output.SummaryInfo{EventsTopic: s.EventsTopic, MaxReplays: *maxReplays, MaxAge: age, MaxRecordBytes: s.MaxRecordBytes, Max: *limit}
 	if *dryRun {
 		return dryRunReplay(ctx, std, s, cfg, format, info, what)
 	}
 
-	fmt.Fprintf(std.Stderr, "%s: %d records of %s to look at from the replay's position, sending to %s\n",
+	fmt.Fprintf(std.Stderr, "%s: %d records of %s to look at from the replay's position (the filters select among them), sending to %s\n",
 		what, cfg.Plan.Records(), s.DLQTopic, s.EventsTopic)
 	progress := output.NewProgress(std.Stderr, std.StderrIsTTY, what, cfg.Plan.Records(), std.Now)
-	cfg.Progress = func(done int64, sum replay.Summary) { progress.Update(done, sum.Sent) }
+	cfg.Progress = func(done int64, sum replay.Summary) { progress.Update(done, sum.Counts) }
 	sum, err := replay.Run(ctx, s.Opts(), cfg)
 	progress.Done()
-	info.Interrupted = ctx.Err() != nil
+	if ctx.Err() == nil {
+		// What the name did over all its runs: this one and the committed batches of the
+		// earlier ones, killed ones included.
+		if l, lerr := replay.ReadLedger(ctx, s.Opts(), d.adm, s.DLQTopic, *name); lerr == nil {
+			sum.AllRuns = &replay.Total{Runs: l.Runs(), Counts: l.Total()}
+		} else if err == nil {
+			err = lerr
+		}
+	}
 	if werr := output.WriteSummary(std.Stdout, format, sum, info); werr != nil && err == nil {
 		err = werr
 	}
@@ -172,8 +230,32 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 	case ctx.Err() != nil:
 		return &Error{Code: ExitInterrupted, Err: fmt.Errorf(
 			"%s: interrupted; what was sent is committed with the position: run again with --name %s to continue", what, *name)}
+	case errors.Is(err, replay.ErrTakenOver):
+		return fmt.Errorf("%s: another run named %s took over; this run stopped, nothing is lost", what, *name)
 	case err != nil:
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// ensureLedger creates the replay ledger of the DLQ topic when it is missing: one partition,
+// the DLQ's retention (what it names is gone with the DLQ records anyway).
+func ensureLedger(ctx context.Context, d *dlq) error {
+	configs := map[string]*string{}
+	if rc, err := d.adm.DescribeTopicConfigs(ctx, d.s.DLQTopic); err == nil {
+		if c, err := rc.On(d.s.DLQTopic, nil); err == nil {
+			for _, kv := range c.Configs {
+				if kv.Key == "retention.ms" && kv.Value != nil {
+					configs["retention.ms"] = kv.Value
+				}
+			}
+		}
+	}
+	tctx, cancel := context.WithTimeout(ctx, max(d.s.Timeout, 30*time.Second))
+	defer cancel()
+	topic := replay.LedgerTopic(d.s.DLQTopic)
+	if _, err := kafka.EnsureTopics(tctx, d.cl, d.s.Kafka, kafka.Topic{Name: topic, Partitions: 1, Configs: configs}); err != nil {
+		return fmt.Errorf("replay ledger %s: %w", topic, err)
 	}
 	return nil
 }

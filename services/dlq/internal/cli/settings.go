@@ -18,6 +18,7 @@ import (
 	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/libs/kafka"
+	"github.com/martech/eventfwd/services/dlq/internal/replay"
 )
 
 // common are the flags every command has; empty means "from the environment".
@@ -42,8 +43,12 @@ func (c *common) register(fs *flag.FlagSet, withEvents bool) {
 // Kafka client's log is off unless LOG_LEVEL asks for it: what the operator needs is in the
 // command's own output and error.
 var Environment = config.NewSet("dlq", "", kafka.Vars...).Add(kafka.DLQTopicVar, kafka.EventsTopicVar,
-	event.NamesVar, deadletter.MaxRecordBytesVar, config.LogLevelVar.WithDefault("off"),
+	event.NamesVar, deadletter.MaxRecordBytesVar, txnTimeoutVar, config.LogLevelVar.WithDefault("off"),
 	config.LogFormatVar.WithDefault("text"))
+
+// txnTimeoutVar is replay's; every command reads it, so a bad value stops any of them.
+var txnTimeoutVar = config.Duration("REPLAY_TRANSACTION_TIMEOUT", replay.DefaultTransactionTimeout, time.Second, time.Minute,
+	"how long the broker lets a replay batch's transaction stay open before aborting it (--transaction-timeout); a killed replay's open transaction holds the forwarder's reads of the partitions it wrote to until then")
 
 // Settings are a command's resolved settings.
 type Settings struct {
@@ -53,21 +58,24 @@ type Settings struct {
 	Names       event.Names
 	// MaxRecordBytes is the forwarder's MAX_RECORD_BYTES: replay holds back larger records.
 	MaxRecordBytes int
-	Timeout        time.Duration
-	Log            *slog.Logger
+	// TransactionTimeout is REPLAY_TRANSACTION_TIMEOUT; replay's --transaction-timeout wins.
+	TransactionTimeout time.Duration
+	Timeout            time.Duration
+	Log                *slog.Logger
 }
 
 // settings reads the environment and lets the flags win; the error names the variable or flag.
 func (c common) settings(std IO) (Settings, error) {
 	env := std.Env
 	s := Settings{
-		Kafka:          kafka.ReadSettings(env),
-		DLQTopic:       kafka.DLQTopicVar.Read(env),
-		EventsTopic:    kafka.EventsTopicVar.Read(env),
-		Names:          event.NewNames(event.NamesVar.Read(env)...),
-		MaxRecordBytes: deadletter.MaxRecordBytesVar.Read(env),
-		Timeout:        c.timeout,
-		Log:            config.ReadLogging(env).Logger(std.Stderr, ""),
+		Kafka:              kafka.ReadSettings(env),
+		DLQTopic:           kafka.DLQTopicVar.Read(env),
+		EventsTopic:        kafka.EventsTopicVar.Read(env),
+		Names:              event.NewNames(event.NamesVar.Read(env)...),
+		MaxRecordBytes:     deadletter.MaxRecordBytesVar.Read(env),
+		TransactionTimeout: txnTimeoutVar.Read(env),
+		Timeout:            c.timeout,
+		Log:                config.ReadLogging(env).Logger(std.Stderr, ""),
 	}
 	if err := env.Err(); err != nil {
 		return Settings{}, &Error{Code: ExitUsage, Err: err}
@@ -97,23 +105,23 @@ func (c common) settings(std IO) (Settings, error) {
 // Opts are the base client options of every client of a command.
 func (s Settings) Opts() []kgo.Opt { return kafka.ClientOpts(s.Kafka, "dlq", s.Log) }
 
-// connect opens an admin client and checks, within the timeout, that the cluster answers.
-func connect(ctx context.Context, s Settings) (*kadm.Client, func(), error) {
+// connect opens a client and checks, within the timeout, that the cluster answers.
+func connect(ctx context.Context, s Settings) (*kgo.Client, error) {
 	cl, err := kgo.NewClient(s.Opts()...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kafka client: %w", err)
+		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	if err := cl.Ping(pctx); err != nil {
 		cl.Close()
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, ctx.Err()
 		}
-		return nil, nil, exitErr(ExitUnreachable, "cannot reach Kafka at %s within %s: %v",
+		return nil, exitErr(ExitUnreachable, "cannot reach Kafka at %s within %s: %v",
 			strings.Join(s.Kafka.Brokers, ","), s.Timeout, err)
 	}
-	return kadm.NewClient(cl), cl.Close, nil
+	return cl, nil
 }
 
 // partitions checks that topic exists and returns its partition count. what says which setting

@@ -7,6 +7,8 @@ package dlqrecord
 import (
 	"bytes"
 	"encoding/json"
+	"hash/maphash"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -22,6 +24,7 @@ type Fields struct {
 	Attempts    int       // 0 when missing or unreadable
 	FailedAt    time.Time // dlq.failed_at; the record's timestamp when missing or unreadable
 	ReplayCount int       // dlq.replay_count, 0 when missing (deadletter.ReplayCount)
+	ReplayName  string    // dlq.replay_name: the latest replay it failed in; "" when none
 }
 
 // Read takes the dlq.* headers of r in one pass; the last header of a name wins, as in
@@ -41,6 +44,8 @@ func Read(r *kgo.Record) Fields {
 			failedAt = h.Value
 		case deadletter.HeaderReplayCount:
 			replays = h.Value
+		case deadletter.HeaderReplayName:
+			f.ReplayName = string(h.Value)
 		}
 	}
 	f.FailedAt = r.Timestamp
@@ -129,6 +134,33 @@ func stringAfter(value []byte, key string) ([]byte, bool) {
 	}
 	return []byte(out), true
 }
+
+// SourceKey hashes where the forwarder read r (dlq.source_topic, dlq.source_partition,
+// dlq.source_offset) and its key, with seed: two DLQ records with one SourceKey are copies of
+// one source record (the forwarder dead-letters a record again when it re-reads it after a
+// crash). ok is false when r lacks a dlq.source_* header.
+func SourceKey(seed maphash.Seed, r *kgo.Record) (key uint64, ok bool) {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	found := 0
+	for _, name := range [...]string{deadletter.HeaderSourceTopic, deadletter.HeaderSourcePartition, deadletter.HeaderSourceOffset} {
+		if v, ok := deadletter.Header(r.Headers, name); ok {
+			found++
+			h.WriteString(v)
+		}
+		h.WriteByte(0)
+	}
+	// The key too: a copy of a source record has its key; records that claim one source but
+	// differ in key are not copies of each other.
+	h.Write(r.Key)
+	return h.Sum64(), found == 3
+}
+
+var replayName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
+
+// ValidReplayName reports whether s has the form of a replay's name (dlq.replay_name): 1..200
+// letters, digits, '.', '_' or '-'.
+func ValidReplayName(s string) bool { return replayName.MatchString(s) }
 
 // Where names a record as "topic/partition/offset", the form dlq.replayed_from uses.
 func Where(r *kgo.Record) string {

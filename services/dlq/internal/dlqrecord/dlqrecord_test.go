@@ -25,6 +25,8 @@ func TestRead(t *testing.T) {
 		{"the forwarder's headers", headers("dlq.reason", "rejected", "dlq.http_status", "400", "dlq.attempts", "1",
 			"dlq.failed_at", "2026-11-24T10:00:00.5Z", "dlq.replay_count", "2"),
 			Fields{Reason: "rejected", HTTPStatus: 400, Attempts: 1, FailedAt: time.Date(2026, 11, 24, 10, 0, 0, 5e8, time.UTC), ReplayCount: 2}},
+		{"a replayed record that failed again", headers("dlq.reason", "exhausted", "dlq.replay_count", "1", "dlq.replay_name", "outage-1"),
+			Fields{Reason: "exhausted", FailedAt: written, ReplayCount: 1, ReplayName: "outage-1"}},
 		{"none: failed_at is the record's time", nil, Fields{FailedAt: written}},
 		{"unreadable ones read as absent", headers("dlq.http_status", "4OO", "dlq.failed_at", "today", "dlq.replay_count", "-1"),
 			Fields{FailedAt: written}},

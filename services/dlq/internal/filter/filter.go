@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,14 +22,22 @@ import (
 
 // Spec is the filter flags as typed.
 type Spec struct {
-	Reasons    string
-	Statuses   string
-	Since      string
-	Until      string
-	EventIDs   string
-	Partition  int
-	FromOffset int64
-	ToOffset   int64
+	Reasons     string
+	Statuses    string
+	Since       string
+	Until       string
+	EventIDs    string
+	Partition   int
+	FromOffset  int64
+	ToOffset    int64
+	Replayed    string // --replayed: dlq.replay_count values, N or N+ (at least N)
+	ReplayNames string // --replay-name: dlq.replay_name values
+	// Latest is --latest: only the newest copy of each event. Build leaves it to the caller,
+	// who reads the records first (a Newest) and narrows the filter with With.
+	Latest bool
+	// HeldBy is --held-by NAME[:DECISION]: the records a replay held back or capped. Build
+	// leaves it to the caller, who reads the replay's ledger and narrows the filter with Only.
+	HeldBy string
 }
 
 // Register adds the filter flags to fs.
@@ -41,6 +50,10 @@ func (s *Spec) Register(fs *flag.FlagSet) {
 	fs.IntVar(&s.Partition, "partition", -1, "only this partition of the DLQ topic")
 	fs.Int64Var(&s.FromOffset, "from-offset", -1, "with --partition: only offsets at or after this one")
 	fs.Int64Var(&s.ToOffset, "to-offset", -1, "with --partition: only offsets at or before this one")
+	fs.StringVar(&s.Replayed, "replayed", "", "only records replayed this often (dlq.replay_count), comma-separated: N, or N+ for at least N (0: never replayed; 1+: failed again after a replay)")
+	fs.StringVar(&s.ReplayNames, "replay-name", "", "only records that failed again in these replays (dlq.replay_name), comma-separated")
+	fs.BoolVar(&s.Latest, "latest", false, "only the newest copy of each event (by event_id, the latest dlq.failed_at) among the records read: an event replayed and failed again has a copy per round")
+	fs.StringVar(&s.HeldBy, "held-by", "", "only records the replay NAME held back or capped, also once its position is past them: NAME, or NAME:held-old (or held-invalid, held-too-large, capped)")
 }
 
 // Filter is a checked Spec. The zero Filter is not valid: use All or Spec.Build.
@@ -50,10 +63,17 @@ type Filter struct {
 	since      time.Time     // zero: unbounded
 	until      time.Time     // zero: unbounded
 	eventIDs   map[string]bool
-	partition  int32 // -1: every partition
-	fromOffset int64 // -1: unbounded
-	toOffset   int64 // -1: unbounded
+	partition  int32           // -1: every partition
+	fromOffset int64           // -1: unbounded
+	toOffset   int64           // -1: unbounded
+	only       map[string]bool // "partition/offset"; nil: any
+	replayed   []countRange    // nil: any
+	replayName map[string]bool // nil: any
+	with       []func(*kgo.Record, dlqrecord.Fields) bool
 }
+
+// countRange matches lo..hi replays.
+type countRange struct{ lo, hi int }
 
 // statusRange matches lo..hi; {0, 0} matches a record without dlq.http_status.
 type statusRange struct{ lo, hi int }
@@ -94,6 +114,27 @@ func (s Spec) Build(now time.Time) (Filter, error) {
 		f.eventIDs = make(map[string]bool, len(ids))
 		for _, id := range ids {
 			f.eventIDs[strings.ToLower(id)] = true // event_ids are case-insensitive, and lowercase downstream
+		}
+	}
+	for _, c := range split(s.Replayed) {
+		n, atLeast := strings.CutSuffix(c, "+")
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 0 {
+			return Filter{}, fmt.Errorf("--replayed: %q is not a count such as 0, 1 or 2+", c)
+		}
+		r := countRange{v, v}
+		if atLeast {
+			r.hi = math.MaxInt
+		}
+		f.replayed = append(f.replayed, r)
+	}
+	if names := split(s.ReplayNames); len(names) > 0 {
+		f.replayName = map[string]bool{}
+		for _, n := range names {
+			if !dlqrecord.ValidReplayName(n) {
+				return Filter{}, fmt.Errorf("--replay-name: %q is not a replay name (letters, digits, '.', '_', '-')", n)
+			}
+			f.replayName[n] = true
 		}
 	}
 	switch {
@@ -178,6 +219,21 @@ func ParseAge(s string) (time.Duration, error) {
 	return days + d, nil
 }
 
+// Only narrows f to the records named "partition/offset" in refs.
+func (f Filter) Only(refs map[string]bool) Filter {
+	f.only = refs
+	return f
+}
+
+// With narrows f to the records pred also selects.
+func (f Filter) With(pred func(*kgo.Record, dlqrecord.Fields) bool) Filter {
+	f.with = append(slices.Clip(f.with), pred)
+	return f
+}
+
+// FromOffset is --from-offset, or -1.
+func (f Filter) FromOffset() int64 { return f.fromOffset }
+
 // Partition is the one partition the filter is limited to, or -1.
 func (f Filter) Partition() int32 { return f.partition }
 
@@ -221,6 +277,22 @@ func (f Filter) Match(r *kgo.Record, fl dlqrecord.Fields) bool {
 	}
 	if f.eventIDs != nil && !f.eventIDs[strings.ToLower(string(r.Key))] {
 		return false
+	}
+	if f.replayed != nil && !slices.ContainsFunc(f.replayed, func(c countRange) bool {
+		return c.lo <= fl.ReplayCount && fl.ReplayCount <= c.hi
+	}) {
+		return false
+	}
+	if f.replayName != nil && !f.replayName[fl.ReplayName] {
+		return false
+	}
+	if f.only != nil && !f.only[strconv.Itoa(int(r.Partition))+"/"+strconv.FormatInt(r.Offset, 10)] {
+		return false
+	}
+	for _, pred := range f.with {
+		if !pred(r, fl) {
+			return false
+		}
 	}
 	return true
 }

@@ -35,6 +35,10 @@ func TestBuildNamesTheBadFlag(t *testing.T) {
 		{"negative from", func(s *Spec) { s.Partition, s.FromOffset = 0, -5 }, "--from-offset: -5"},
 		{"from after to", func(s *Spec) { s.Partition, s.FromOffset, s.ToOffset = 0, 9, 3 }, "--from-offset 9 is after --to-offset 3"},
 		{"negative partition", func(s *Spec) { s.Partition = -3 }, "--partition: -3"},
+		{"replayed counts", func(s *Spec) { s.Replayed = "0,2+" }, ""},
+		{"replayed not a count", func(s *Spec) { s.Replayed = "once" }, `--replayed: "once"`},
+		{"replay name", func(s *Spec) { s.ReplayNames = "outage-1, deploy.2" }, ""},
+		{"replay name unreadable", func(s *Spec) { s.ReplayNames = "a b" }, `--replay-name: "a b"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +88,8 @@ func TestMatch(t *testing.T) {
 	rejected400 := dlqrecord.Fields{Reason: "rejected", HTTPStatus: 400, FailedAt: now.Add(-2 * time.Hour)}
 	invalid := dlqrecord.Fields{Reason: "invalid", FailedAt: now.Add(-10 * 24 * time.Hour)}
 	exhausted503 := dlqrecord.Fields{Reason: "exhausted", HTTPStatus: 503, FailedAt: now.Add(-time.Minute)}
+	replayedOnce := dlqrecord.Fields{Reason: "exhausted", ReplayCount: 1, ReplayName: "outage-1"}
+	replayedTwice := dlqrecord.Fields{Reason: "exhausted", ReplayCount: 2, ReplayName: "outage-2"}
 	tests := []struct {
 		name   string
 		give   func(*Spec)
@@ -113,6 +119,14 @@ func TestMatch(t *testing.T) {
 		{"to offset inclusive", func(s *Spec) { s.Partition, s.ToOffset = 2, 5 }, rec(2, 5, "a"), invalid, true},
 		{"after to offset", func(s *Spec) { s.Partition, s.ToOffset = 2, 5 }, rec(2, 6, "a"), invalid, false},
 		{"all must hold", func(s *Spec) { s.Reasons, s.Statuses = "rejected", "503" }, rec(0, 0, "a"), rejected400, false},
+		{"replayed once", func(s *Spec) { s.Replayed = "1" }, rec(0, 0, "a"), replayedOnce, true},
+		{"replayed once misses never", func(s *Spec) { s.Replayed = "1" }, rec(0, 0, "a"), invalid, false},
+		{"never replayed", func(s *Spec) { s.Replayed = "0" }, rec(0, 0, "a"), invalid, true},
+		{"replayed at least", func(s *Spec) { s.Replayed = "1+" }, rec(0, 0, "a"), replayedTwice, true},
+		{"replayed at least misses fewer", func(s *Spec) { s.Replayed = "2+" }, rec(0, 0, "a"), replayedOnce, false},
+		{"replay name", func(s *Spec) { s.ReplayNames = "x,outage-1" }, rec(0, 0, "a"), replayedOnce, true},
+		{"other replay name", func(s *Spec) { s.ReplayNames = "x" }, rec(0, 0, "a"), replayedOnce, false},
+		{"replay name misses never replayed", func(s *Spec) { s.ReplayNames = "outage-1" }, rec(0, 0, "a"), invalid, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

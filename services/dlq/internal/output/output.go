@@ -147,9 +147,16 @@ func Show(w io.Writer, r *kgo.Record, raw event.Raw, invalid error, preview bool
 	for _, h := range r.Headers {
 		fmt.Fprintf(&b, "    %s: %s\n", h.Key, printable(h.Value))
 	}
-	fmt.Fprintf(&b, "  value:     %s\n", printable(r.Value))
+	omitted, wasOmitted := deadletter.Header(r.Headers, deadletter.HeaderOmitted)
+	if wasOmitted {
+		fmt.Fprintf(&b, "  value:     (left out when dead-lettered: %s)\n", omitted)
+	} else {
+		fmt.Fprintf(&b, "  value:     %s\n", printable(r.Value))
+	}
 	if preview {
-		if invalid != nil {
+		if wasOmitted {
+			fmt.Fprintf(&b, "  transform: none: %s\n", invalid)
+		} else if invalid != nil {
 			fmt.Fprintf(&b, "  transform: not an event, the forwarder would dead-letter it as invalid: %s\n", invalid)
 		} else {
 			body, _ := json.Marshal(raw.Conversion())

@@ -136,18 +136,24 @@ func TestWriteSummary(t *testing.T) {
 		info SummaryInfo
 		want []string
 	}{
-		{"everything sent", replay.Summary{Name: "r1", Looked: 4, Sent: 4}, info,
+		{"everything sent", replay.Summary{Name: "r1", Counts: replay.Counts{Looked: 4, Sent: 4}}, info,
 			[]string{"replay r1: looked at 4 records, sent 4 to events.raw\n"}},
-		{"held back and capped", replay.Summary{Name: "r1", Looked: 6, Sent: 1, Unmatched: 1, HeldOld: 1, HeldInvalid: 1, Capped: 2, CappedAt: []string{"events.dlq/0/1", "events.dlq/0/2"}}, info,
-			[]string{"not selected by the filters:              1", "event_time older than 7d:", "dlq.replay_count at the cap 3:   2: events.dlq/0/1 events.dlq/0/2", "new --name and --force"}},
-		{"held back too large", replay.Summary{Name: "r1", Looked: 2, Sent: 1, HeldTooLarge: 1},
+		{"held back and capped", replay.Summary{Name: "r1", Counts: replay.Counts{Looked: 6, Sent: 1, Unmatched: 1, HeldOld: 1, HeldInvalid: 1, Capped: 2}, CappedAt: []string{"events.dlq/0/1", "events.dlq/0/2"}}, info,
+			[]string{"not selected by the filters:              1", "event_time older than 7d:", "dlq.replay_count at the cap 3:   2: events.dlq/0/1 events.dlq/0/2",
+				"dlq list --held-by r1 lists them", "dlq replay --name r1-old --held-by r1:held-old --force"}},
+		{"all runs", replay.Summary{Name: "r1", Counts: replay.Counts{Looked: 5, Sent: 3, HeldOld: 2},
+			AllRuns: &replay.Total{Runs: 2, Counts: replay.Counts{Looked: 20, Sent: 9, HeldOld: 11}}}, info,
+			[]string{"all 2 runs of replay r1: looked at 20 records, sent 9 to events.raw\n  held back, event_time older than 7d:      11"}},
+		{"held back too large", replay.Summary{Name: "r1", Counts: replay.Counts{Looked: 2, Sent: 1, HeldTooLarge: 1}},
 			SummaryInfo{EventsTopic: "events.raw", MaxRecordBytes: 1048576},
 			[]string{"held back, value over 1048576 bytes:      1 (MAX_RECORD_BYTES; not sent even with --force)"}},
-		{"stopped by max", replay.Summary{Name: "r1", Looked: 10, Sent: 10, Remaining: 5}, info,
+		{"stopped by max", replay.Summary{Name: "r1", Remaining: 5, Stop: replay.StopMax, Counts: replay.Counts{Looked: 10, Sent: 10}}, info,
 			[]string{"stopped at --max 10: about 5 records not looked at yet; run again with the same --name"}},
-		{"interrupted", replay.Summary{Name: "r1", Looked: 10, Sent: 10, Remaining: 5}, SummaryInfo{EventsTopic: "events.raw", Interrupted: true},
+		{"interrupted", replay.Summary{Name: "r1", Remaining: 5, Stop: replay.StopInterrupted, Counts: replay.Counts{Looked: 10, Sent: 10}}, SummaryInfo{EventsTopic: "events.raw"},
 			[]string{"interrupted: about 5 records not looked at yet"}},
-		{"dry run", replay.Summary{DryRun: true, Looked: 3, Sent: 2}, info,
+		{"taken over", replay.Summary{Name: "r1", Remaining: 999, Stop: replay.StopTakenOver, Counts: replay.Counts{Looked: 10, Sent: 10}}, SummaryInfo{EventsTopic: "events.raw"},
+			[]string{"another run named r1 took over", "nothing is lost"}},
+		{"dry run", replay.Summary{DryRun: true, Counts: replay.Counts{Looked: 3, Sent: 2}}, info,
 			[]string{"dry run of replay: looked at 3 records, would send 2 to events.raw; nothing was written or committed"}},
 	}
 	for _, tt := range tests {
@@ -159,6 +165,12 @@ func TestWriteSummary(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(b.String(), w) {
 					t.Errorf("summary\n%s\nlacks %q", b.String(), w)
+				}
+			}
+			// Garbage is never worth forcing: the forwarder would dead-letter it again.
+			for _, line := range strings.Split(b.String(), "\n") {
+				if strings.Contains(line, "not a valid event") && strings.Contains(line, "--force") {
+					t.Errorf("summary suggests --force for invalid records: %q", line)
 				}
 			}
 		})
@@ -192,8 +204,10 @@ func TestProgress(t *testing.T) {
 		tty  bool
 		want string
 	}{
-		{"plain lines", false, "replay r: 50/100 looked at (50%), 40 sent, 5/s ETA 10s\nreplay r: 100/100 looked at (100%), 90 sent, 10/s ETA 0s\n"},
-		{"a bar redrawn in place", true, "\rreplay r [###############...............]  50% 50/100 sent 40 5/s ETA 10s \x1b[K\rreplay r [##############################] 100% 100/100 sent 90 10/s ETA 0s \x1b[K\n"},
+		{"plain lines", false, "replay r: looked at 50/100 (50%), selected 45, sent 40 (4/s), held back 5, ETA 10s\n" +
+			"replay r: looked at 100/100 (100%), selected 95, sent 90 (9/s), held back 5, ETA 0s\n"},
+		{"a bar redrawn in place", true, "\rreplay r [###############...............]  50% looked at 50/100, selected 45, sent 40 (4/s), held back 5, ETA 10s \x1b[K" +
+			"\rreplay r [##############################] 100% looked at 100/100, selected 95, sent 90 (9/s), held back 5, ETA 0s \x1b[K\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,10 +215,10 @@ func TestProgress(t *testing.T) {
 			var b bytes.Buffer
 			p := NewProgress(&b, tt.tty, "replay r", 100, now)
 			clock = clock.Add(10 * time.Second)
-			p.Update(50, 40)
+			p.Update(50, replay.Counts{Looked: 50, Unmatched: 5, Sent: 40, HeldOld: 3, HeldInvalid: 2})
 			clock = clock.Add(10 * time.Millisecond)
-			p.Update(60, 50) // too soon: not drawn
-			p.Update(100, 90)
+			p.Update(60, replay.Counts{Looked: 60, Unmatched: 5, Sent: 50, HeldOld: 3, HeldInvalid: 2}) // too soon: not drawn
+			p.Update(100, replay.Counts{Looked: 100, Unmatched: 5, Sent: 90, HeldOld: 3, HeldInvalid: 2})
 			p.Done()
 			if b.String() != tt.want {
 				t.Errorf("got  %q\nwant %q", b.String(), tt.want)
@@ -213,20 +227,22 @@ func TestProgress(t *testing.T) {
 	}
 }
 
-// The speed follows the last half minute: 900 records skipped in the first second, then 2/s for
-// a minute (a replay at --rate 2) reads 2/s, not the run's average.
+// The speeds follow the last half minute: 900 records skipped in the first second, then 2
+// sent a second for a minute (a replay at --rate 2) reads 2/s sent, not the run's average, and
+// the ETA follows the records looked at.
 func TestProgressSpeedFollowsTheCurrentPace(t *testing.T) {
 	clock := written
 	var b bytes.Buffer
 	p := NewProgress(&b, false, "replay r", 1200, func() time.Time { return clock })
 	clock = clock.Add(time.Second)
-	p.Update(900, 0)
+	p.Update(900, replay.Counts{Looked: 900, Unmatched: 900})
 	for range 60 {
 		clock = clock.Add(time.Second)
-		p.Update(900+int64(clock.Sub(written).Seconds()-1)*2, 0)
+		sent := int64(clock.Sub(written).Seconds()-1) * 2
+		p.Update(900+sent, replay.Counts{Looked: 900 + sent, Unmatched: 900, Sent: sent})
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if last := lines[len(lines)-1]; !strings.Contains(last, "1020/1200 looked at (85%), 0 sent, 2/s ETA 1m30s") {
-		t.Errorf("last line %q, want 2/s and an ETA of 90 s for 180 left", last)
+	if last := lines[len(lines)-1]; !strings.Contains(last, "looked at 1020/1200 (85%), selected 120, sent 120 (2/s), ETA 1m30s") {
+		t.Errorf("last line %q, want 2/s sent and an ETA of 90 s for 180 left", last)
 	}
 }

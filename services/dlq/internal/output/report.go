@@ -18,6 +18,8 @@ import (
 type StatsReport struct {
 	Topic        string            `json:"topic"`
 	Records      int64             `json:"records"`
+	Events       int64             `json:"events"`     // distinct event_ids among the records
+	Duplicates   int64             `json:"duplicates"` // second copies of a source record, not counted
 	Oldest       *stats.Ref        `json:"oldest"`
 	Newest       *stats.Ref        `json:"newest"`
 	ByReason     map[string]int64  `json:"by_reason"`
@@ -39,7 +41,7 @@ type PartitionReport struct {
 // NewStatsReport gathers s (finished) and the topic's bounds.
 func NewStatsReport(topic string, s *stats.Stats, bounds map[int32]scan.Bounds, took time.Duration) StatsReport {
 	rep := StatsReport{
-		Topic: topic, Records: s.Records, Oldest: s.Oldest, Newest: s.Newest,
+		Topic: topic, Records: s.Records, Events: s.Events, Duplicates: s.Duplicates, Oldest: s.Oldest, Newest: s.Newest,
 		ByReason: s.ByReason, ByHTTPStatus: s.ByStatus, ByEventName: s.ByEventName,
 		ByAge:       make(map[string]int64, len(stats.AgeBuckets)),
 		ReadSeconds: took.Seconds(),
@@ -60,7 +62,10 @@ func WriteStats(w io.Writer, f Format, rep StatsReport) error {
 		return writeJSON(w, rep)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d records (read in %.2fs)\n", rep.Topic, rep.Records, rep.ReadSeconds)
+	fmt.Fprintf(&b, "%s: %d records of %d distinct events (read in %.2fs)\n", rep.Topic, rep.Records, rep.Events, rep.ReadSeconds)
+	if rep.Duplicates > 0 {
+		fmt.Fprintf(&b, "  not counted: %d more copies of those records (dead-lettered again when the forwarder re-read them)\n", rep.Duplicates)
+	}
 	ref := func(label string, r *stats.Ref) {
 		if r != nil {
 			fmt.Fprintf(&b, "  %s  %s  (partition %d, offset %d)\n", label, r.FailedAt.UTC().Format(time.RFC3339), r.Partition, r.Offset)
@@ -96,7 +101,6 @@ type SummaryInfo struct {
 	MaxAge         time.Duration
 	MaxRecordBytes int
 	Max            int64
-	Interrupted    bool
 }
 
 // WriteSummary writes what a replay (or dry run) did, as text or as one JSON object.
@@ -115,38 +119,63 @@ func WriteSummary(w io.Writer, f Format, s replay.Summary, info SummaryInfo) err
 	} else {
 		fmt.Fprintf(&b, "%s: looked at %d records, sent %d to %s\n", name, s.Looked, s.Sent, info.EventsTopic)
 	}
-	if s.Unmatched > 0 {
-		fmt.Fprintf(&b, "  not selected by the filters:              %d\n", s.Unmatched)
+	counts(&b, s.Counts, s.CappedAt, info)
+	if (s.HeldOld > 0 || s.HeldInvalid > 0 || s.Capped > 0) && !s.DryRun && s.Name != "" {
+		fmt.Fprintf(&b, "  the records held back or capped are behind this replay's position now: dlq list --held-by %s lists them\n", s.Name)
 	}
-	if s.HeldInvalid > 0 {
-		fmt.Fprintf(&b, "  held back, not a valid event:             %d (--force sends them anyway)\n", s.HeldInvalid)
+	if s.HeldOld > 0 && !s.DryRun && s.Name != "" {
+		fmt.Fprintf(&b, "  to send the held-old ones anyway: dlq replay --name %s-old --held-by %s:held-old --force\n", s.Name, s.Name)
 	}
-	if s.HeldOld > 0 {
-		fmt.Fprintf(&b, "  held back, event_time older than %-8s %d (--force sends them anyway)\n", age(info.MaxAge)+":", s.HeldOld)
+	if t := s.AllRuns; t != nil && t.Runs > 1 {
+		fmt.Fprintf(&b, "all %d runs of %s: looked at %d records, sent %d to %s\n", t.Runs, name, t.Looked, t.Sent, info.EventsTopic)
+		counts(&b, t.Counts, nil, info)
 	}
-	if s.HeldTooLarge > 0 {
-		fmt.Fprintf(&b, "  held back, value over %-19s %d (MAX_RECORD_BYTES; not sent even with --force)\n",
-			fmt.Sprintf("%d bytes:", info.MaxRecordBytes), s.HeldTooLarge)
-	}
-	if s.Capped > 0 {
-		fmt.Fprintf(&b, "  skipped, dlq.replay_count at the cap %d:   %d: %s\n", info.MaxReplays, s.Capped, strings.Join(s.CappedAt, " "))
-		if s.Capped > int64(len(s.CappedAt)) {
-			fmt.Fprintf(&b, "    (and %d more; dlq list --partition P --from-offset O shows them)\n", s.Capped-int64(len(s.CappedAt)))
-		}
-	}
-	if (s.HeldInvalid > 0 || s.HeldOld > 0) && !s.DryRun {
-		b.WriteString("  the held-back records are behind this replay's position now: send them with a new --name and --force\n")
-	}
-	switch {
-	case s.Remaining > 0 && info.Interrupted:
+	switch s.Stop {
+	case replay.StopInterrupted:
 		fmt.Fprintf(&b, "  interrupted: about %d records not looked at yet; run again with the same --name to continue\n", s.Remaining)
-	case s.Remaining > 0 && s.DryRun:
-		fmt.Fprintf(&b, "  stopped at --max %d: about %d records not looked at yet; a replay would stop there too\n", info.Max, s.Remaining)
-	case s.Remaining > 0:
-		fmt.Fprintf(&b, "  stopped at --max %d: about %d records not looked at yet; run again with the same --name to continue\n", info.Max, s.Remaining)
+	case replay.StopTakenOver:
+		fmt.Fprintf(&b, "  stopped: another run named %s took over; this run's open batch was aborted, so nothing is lost or sent twice, and the other run goes on from its last committed batch\n", s.Name)
+	case replay.StopFailed:
+		b.WriteString("  stopped by the error below; what was sent is committed with the position: run again with the same --name to continue\n")
+	case replay.StopMax:
+		if s.DryRun {
+			fmt.Fprintf(&b, "  stopped at --max %d: about %d records not looked at yet; a replay would stop there too\n", info.Max, s.Remaining)
+		} else {
+			fmt.Fprintf(&b, "  stopped at --max %d: about %d records not looked at yet; run again with the same --name to continue\n", info.Max, s.Remaining)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// counts writes the lines of what was not sent.
+func counts(b *strings.Builder, c replay.Counts, cappedAt []string, info SummaryInfo) {
+	if c.Unmatched > 0 {
+		fmt.Fprintf(b, "  not selected by the filters:              %d\n", c.Unmatched)
+	}
+	if c.Duplicates > 0 {
+		fmt.Fprintf(b, "  skipped, another copy of a source record: %d (dlq.source_*; sent once)\n", c.Duplicates)
+	}
+	if c.HeldInvalid > 0 {
+		fmt.Fprintf(b, "  held back, not a valid event:             %d\n", c.HeldInvalid)
+	}
+	if c.HeldOld > 0 {
+		fmt.Fprintf(b, "  held back, event_time older than %-8s %d (--force sends them anyway)\n", age(info.MaxAge)+":", c.HeldOld)
+	}
+	if c.HeldTooLarge > 0 {
+		fmt.Fprintf(b, "  held back, value over %-19s %d (MAX_RECORD_BYTES; not sent even with --force)\n",
+			fmt.Sprintf("%d bytes:", info.MaxRecordBytes), c.HeldTooLarge)
+	}
+	if c.Capped > 0 {
+		fmt.Fprintf(b, "  skipped, dlq.replay_count at the cap %d:   %d", info.MaxReplays, c.Capped)
+		if len(cappedAt) > 0 {
+			fmt.Fprintf(b, ": %s", strings.Join(cappedAt, " "))
+		}
+		b.WriteString("\n")
+		if c.Capped > int64(len(cappedAt)) && len(cappedAt) > 0 {
+			fmt.Fprintf(b, "    (and %d more; dlq list --partition P --from-offset O shows them)\n", c.Capped-int64(len(cappedAt)))
+		}
+	}
 }
 
 // DryRunHeader is the first line of a dry run's table.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -57,6 +58,7 @@ type Policy struct {
 	MaxRecordBytes int           // larger records (key, value, headers) are held back, even forced; 0: no bound
 	Force          bool          // send held-back records anyway (not those over MaxRecordBytes)
 	Names          event.Names   // the event_name values the forwarder accepts (EVENT_NAMES)
+	Name           string        // the replay's name, which the replayed record carries (its size)
 }
 
 // Verdict is a Decision with what the forwarder would make of the record: the event, or why it
@@ -72,7 +74,8 @@ func (p Policy) Decide(r *kgo.Record, f dlqrecord.Fields, now time.Time) Verdict
 	raw, err := Preview(r, p.Names)
 	v := Verdict{Decision: Send, Event: raw, Invalid: err}
 	omitted, _ := deadletter.Header(r.Headers, deadletter.HeaderOmitted)
-	size := deadletter.Size(r)
+	// The forwarder weighs what the replay writes: r with the replay's headers.
+	size := deadletter.Size(Record("", r, p.Name, now))
 	switch {
 	case p.MaxReplays > 0 && f.ReplayCount >= p.MaxReplays:
 		v.Decision = Capped
@@ -81,7 +84,7 @@ func (p Policy) Decide(r *kgo.Record, f dlqrecord.Fields, now time.Time) Verdict
 		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("dead-lettered without its %s", omitted)}
 	case p.MaxRecordBytes > 0 && size > p.MaxRecordBytes:
 		// The forwarder's own check, and its message.
-		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("record is %d bytes (key, value and headers), over the %d-byte limit (MAX_RECORD_BYTES)",
+		v = Verdict{Decision: HeldTooLarge, Invalid: fmt.Errorf("record is %d bytes as replayed (key, value and headers), over the %d-byte limit (MAX_RECORD_BYTES)",
 			size, p.MaxRecordBytes)}
 	case p.Force:
 	case err != nil:
@@ -92,10 +95,30 @@ func (p Policy) Decide(r *kgo.Record, f dlqrecord.Fields, now time.Time) Verdict
 	return v
 }
 
+// omittedTail is how deadletter.Shrink ends dlq.omitted; Preview names the source itself.
+const omittedTail = "; read the original at dlq.source_topic/partition/offset"
+
+// Source is where the forwarder read a DLQ record: "topic/partition/offset" of its dlq.source_*
+// headers ("?" for a missing one).
+func Source(r *kgo.Record) string {
+	get := func(k string) string {
+		if v, ok := deadletter.Header(r.Headers, k); ok {
+			return v
+		}
+		return "?"
+	}
+	return get(deadletter.HeaderSourceTopic) + "/" + get(deadletter.HeaderSourcePartition) + "/" + get(deadletter.HeaderSourceOffset)
+}
+
 // Preview decodes r as the forwarder does before it transforms and delivers: a key that is the
 // event_id, and a value that keeps every rule of the contract. (The forwarder's size limit,
 // MAX_RECORD_BYTES, is not checked here: Policy.Decide checks it.)
 func Preview(r *kgo.Record, names event.Names) (event.Raw, error) {
+	if omitted, ok := deadletter.Header(r.Headers, deadletter.HeaderOmitted); ok {
+		// Its value is not the event's: nothing here to judge.
+		return event.Raw{}, fmt.Errorf("dead-lettered without its payload, too large to carry whole: left out %s; the original is at %s",
+			strings.TrimSuffix(omitted, omittedTail), Source(r))
+	}
 	if r.Key == nil {
 		return event.Raw{}, errors.New("record has no key; the key must be the event_id")
 	}

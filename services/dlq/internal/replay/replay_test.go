@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,7 +107,7 @@ func committedEvents(t *testing.T, opts []kgo.Opt) []*kgo.Record {
 func config(t *testing.T, opts []kgo.Opt, name string, f filter.Filter) Config {
 	t.Helper()
 	adm := kadm.NewClient(client(t, opts))
-	if err := Fence(t.Context(), opts, name); err != nil {
+	if err := Fence(t.Context(), opts, name, 0); err != nil {
 		t.Fatal(err)
 	}
 	pos, err := Positions(t.Context(), adm, name, dlqTopic)
@@ -191,7 +193,7 @@ func TestRunSkipsCappedHoldsOldAndInvalidAndMovesPastUnmatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Summary{Name: "r2", Looked: 4, Sent: 1, Capped: 1, CappedAt: []string{dlqTopic + "/0/0"}, HeldOld: 1, HeldInvalid: 1}
+	want := Summary{Name: "r2", Counts: Counts{Looked: 4, Sent: 1, Capped: 1, HeldOld: 1, HeldInvalid: 1}, CappedAt: []string{dlqTopic + "/0/0"}, Stop: StopEnd}
 	if fmt.Sprint(sum) != fmt.Sprint(want) {
 		t.Fatalf("summary %+v, want %+v", sum, want)
 	}
@@ -363,7 +365,7 @@ func TestFencedRunDoesNotLeaveTheGroup(t *testing.T) {
 	first.Batch = 1
 	first.Progress = func(int64, Summary) {
 		// What a newer run of the same name does first.
-		if err := Fence(t.Context(), opts, "fenced"); err != nil {
+		if err := Fence(t.Context(), opts, "fenced", 0); err != nil {
 			t.Error(err)
 		}
 	}
@@ -381,5 +383,130 @@ func TestFencedRunDoesNotLeaveTheGroup(t *testing.T) {
 	}
 	if n := leaves.Hits(); n != 1 {
 		t.Fatalf("the run that finished sent %d LeaveGroup requests, want 1", n)
+	}
+}
+
+// A dry run with --max lists exactly the records, in the order, that the same replay without
+// --dry-run then sends, round after round.
+func TestDryRunWithMaxPreviewsWhatTheReplaySends(t *testing.T) {
+	opts := fakeKafka(t)
+	for p := range int32(3) {
+		var recs []*kgo.Record
+		for i := range 6 {
+			recs = append(recs, srcEvent(uuid(int(p)*10+i)))
+		}
+		deadLetter(t, opts, p, recs...)
+	}
+	sentBefore := 0
+	for round := range 3 {
+		c := config(t, opts, "same", filter.All())
+		c.Max = 5
+		var previewed []string
+		if _, err := DryRun(t.Context(), opts, c, func(it Item) {
+			previewed = append(previewed, fmt.Sprintf("%d/%d", it.Record.Partition, it.Record.Offset))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(t.Context(), opts, c); err != nil {
+			t.Fatal(err)
+		}
+		// Every round's records come after the earlier rounds' in the replay's order.
+		var sent []string
+		for _, r := range committedEvents(t, opts) {
+			from, _ := deadletter.Header(r.Headers, deadletter.HeaderReplayedFrom)
+			sent = append(sent, strings.TrimPrefix(from, dlqTopic+"/"))
+		}
+		sent = sentInOrder(sent)[sentBefore:]
+		sentBefore += len(sent)
+		if fmt.Sprint(previewed) != fmt.Sprint(sent) {
+			t.Fatalf("round %d: the dry run previewed %v, the replay sent %v", round, previewed, sent)
+		}
+	}
+}
+
+// sentInOrder sorts "partition/offset" references by partition, then offset: the order a
+// replay reads and sends.
+func sentInOrder(refs []string) []string {
+	slices.SortFunc(refs, func(a, b string) int {
+		var pa, oa, pb, ob int
+		fmt.Sscanf(a, "%d/%d", &pa, &oa)
+		fmt.Sscanf(b, "%d/%d", &pb, &ob)
+		if pa != pb {
+			return pa - pb
+		}
+		return oa - ob
+	})
+	return refs
+}
+
+// A transaction is sized by the records it sends, not by those it looks at: a narrow selection
+// over many records takes a few transactions, not one per --batch records looked at.
+func TestNarrowSelectionTakesFewTransactions(t *testing.T) {
+	c, opts := fakeCluster(t)
+	const total = 5000
+	cl := client(t, opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := range total {
+		src := srcEvent(uuid(i))
+		src.Topic, src.Offset = eventsTopic, int64(i)
+		r := deadletter.Record(dlqTopic, src, deadletter.Failure{Reason: deadletter.Rejected, HTTPStatus: 400, FailedAt: testNow})
+		r.Partition = int32(i % 3)
+		cl.Produce(t.Context(), r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if err := cl.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ends := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.EndTxn}, Observe: true, Count: -1})
+	defer ends.Remove()
+	f, err := filter.Spec{EventIDs: uuid(7) + "," + uuid(4001), Partition: -1, FromOffset: -1, ToOffset: -1}.Build(testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config(t, opts, "narrow", f)
+	cfg.Batch = 10
+	sum, err := Run(t.Context(), opts, cfg)
+	if err != nil || sum.Sent != 2 || sum.Looked != total {
+		t.Fatalf("run: %+v, %v; want 2 sent of %d looked at", sum, err, total)
+	}
+	if n := ends.Hits(); n > 10 {
+		t.Errorf("%d transactions for 2 records sent (--batch 10), want a few", n)
+	}
+}
+
+// The forwarder dead-letters a record twice when it re-reads it after a crash: both DLQ copies
+// name the same source record (dlq.source_*). A replay, and its dry run, send it once, also
+// when the copies fall into two runs of the name (the look-back before the position).
+func TestEachSourceRecordIsSentOnce(t *testing.T) {
+	opts := fakeKafka(t)
+	// deadLetter numbers the sources 0, 1, ... per call: a second call re-dead-letters them.
+	deadLetter(t, opts, 0, srcEvent(uuid(1)), srcEvent(uuid(2)))
+	deadLetter(t, opts, 0, srcEvent(uuid(1)))
+	deadLetter(t, opts, 0, srcEvent(uuid(1)), srcEvent(uuid(2)), srcEvent(uuid(3)))
+	// DLQ partition 0 now holds sources 0, 1, 0, 0, 1, 2: three source records.
+
+	c := config(t, opts, "once", filter.All())
+	var previewed int
+	dry, err := DryRun(t.Context(), opts, c, func(it Item) {
+		if it.Verdict.Decision == Send {
+			previewed++
+		}
+	})
+	if err != nil || dry.Sent != 3 || dry.Duplicates != 3 || previewed != 3 {
+		t.Fatalf("dry run: %+v, %v; want 3 to send and 3 duplicates", dry, err)
+	}
+	c.Max = 1
+	first, err := Run(t.Context(), opts, c)
+	if err != nil || first.Sent != 1 {
+		t.Fatalf("first run: %+v, %v; want 1 sent", first, err)
+	}
+	second, err := Run(t.Context(), opts, config(t, opts, "once", filter.All()))
+	if err != nil || second.Sent != 2 || second.Duplicates != 3 {
+		t.Fatalf("second run: %+v, %v; want the 2 other sources sent and 3 duplicates skipped", second, err)
+	}
+	if evs := committedEvents(t, opts); len(evs) != 3 {
+		t.Fatalf("%d records sent, want one per source record (3)", len(evs))
 	}
 }

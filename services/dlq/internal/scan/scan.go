@@ -83,23 +83,54 @@ func ReadOpts() []kgo.Opt {
 // logger) and calls fn for each record, in offset order within a partition and partition after
 // partition in the order fetches arrive. fn returning false ends the scan early.
 func Read(ctx context.Context, opts []kgo.Opt, topic string, plan Plan, fn func(*kgo.Record) bool) error {
+	return read(ctx, opts, topic, plan, false, fn)
+}
+
+// ReadInOrder is Read in the order a replay sends: partition after partition, lowest first,
+// each in offset order. Whatever reads with a --max (list, show, a dry run) reads so, so that
+// its first N records are the replay's first N.
+func ReadInOrder(ctx context.Context, opts []kgo.Opt, topic string, plan Plan, fn func(*kgo.Record) bool) error {
+	return read(ctx, opts, topic, plan, true, fn)
+}
+
+// InOrderFetchOpts suit reading one partition at a time: a whole fetch for it, and a short wait
+// at a partition's end. When a partition is done, the fetch already out for it finds no more
+// data and the broker holds it for the fetch's max wait before the next partition's fetch can
+// go out (one fetch per broker at a time): 500 ms per partition made a 6-partition dry run
+// 3.2 s instead of 1.4 s.
+func InOrderFetchOpts() []kgo.Opt {
+	return []kgo.Opt{kgo.FetchMaxPartitionBytes(4 << 20), kgo.FetchMaxWait(50 * time.Millisecond)}
+}
+
+func read(ctx context.Context, opts []kgo.Opt, topic string, plan Plan, ordered bool, fn func(*kgo.Record) bool) error {
 	remaining := make(map[int32]int64, len(plan)) // partition -> end
 	from := make(map[int32]kgo.Offset, len(plan))
-	for p, r := range plan {
-		if r.Start < r.End {
+	var order []int32
+	for _, p := range plan.Partitions() {
+		if r := plan[p]; r.Start < r.End {
 			remaining[p] = r.End
 			from[p] = kgo.NewOffset().At(r.Start)
+			order = append(order, p)
 		}
 	}
 	if len(remaining) == 0 {
 		return nil
 	}
-	cl, err := kgo.NewClient(append(append(slices.Clip(opts), ReadOpts()...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))...)
+	readOpts := append(append(slices.Clip(opts), ReadOpts()...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))
+	if ordered {
+		readOpts = append(readOpts, InOrderFetchOpts()...)
+	}
+	cl, err := kgo.NewClient(readOpts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
+	if ordered {
+		// One partition at a time: the others are paused (records of theirs that arrive anyway
+		// are dropped by the client and fetched again once resumed).
+		cl.PauseFetchPartitions(map[string][]int32{topic: order[1:]})
+	}
 
 	for len(remaining) > 0 {
 		fs := cl.PollFetches(ctx)
@@ -123,6 +154,12 @@ func Read(ctx context.Context, opts []kgo.Opt, topic string, plan Plan, fn func(
 				if r.Offset+1 >= end {
 					delete(remaining, fp.Partition)
 					cl.PauseFetchPartitions(map[string][]int32{topic: {fp.Partition}})
+					if ordered {
+						order = order[1:]
+						if len(order) > 0 {
+							cl.ResumeFetchPartitions(map[string][]int32{topic: {order[0]}})
+						}
+					}
 					return
 				}
 			}

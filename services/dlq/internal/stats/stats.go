@@ -4,12 +4,14 @@
 package stats
 
 import (
+	"hash/maphash"
 	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/martech/eventfwd/services/dlq/internal/dlqrecord"
+	"github.com/martech/eventfwd/services/dlq/internal/filter"
 )
 
 // AgeBuckets name the age classes of dlq.failed_at, youngest first.
@@ -33,8 +35,12 @@ type Ref struct {
 
 // Stats are the counts of the records added. Use New.
 type Stats struct {
-	Now         time.Time
-	Records     int64
+	Now     time.Time
+	Records int64
+	Events  int64 // distinct event_ids (the key, in any case; a record without a key is one)
+	// Duplicates are copies of a source record already counted (dlqrecord.SourceKey), left out
+	// of every count.
+	Duplicates  int64
 	ByReason    map[string]int64
 	ByStatus    map[string]int64
 	ByEventName map[string]int64
@@ -47,6 +53,9 @@ type Stats struct {
 	// Go does not allocate for) and written only for a new key.
 	reason, status, name map[string]*int64
 	statusText           map[int]string
+	seed                 maphash.Seed
+	events               map[uint64]struct{}
+	sources              map[uint64]struct{}
 }
 
 // New returns empty stats that age records relative to now.
@@ -58,13 +67,29 @@ func New(now time.Time) *Stats {
 		status:     map[string]*int64{},
 		name:       map[string]*int64{},
 		statusText: map[int]string{},
+		seed:       maphash.MakeSeed(),
+		events:     map[uint64]struct{}{},
+		sources:    map[uint64]struct{}{},
 	}
 }
 
-// Add counts r, whose headers read as f.
+// Add counts r, whose headers read as f, unless it is a copy of a source record already counted.
 func (s *Stats) Add(r *kgo.Record, f dlqrecord.Fields) {
+	if k, ok := dlqrecord.SourceKey(s.seed, r); ok {
+		if has(s.sources, k) {
+			s.Duplicates++
+			return
+		}
+		s.sources[k] = struct{}{}
+	}
 	s.Records++
 	s.PerPart[r.Partition]++
+	if r.Key == nil {
+		s.Events++
+	} else if k := filter.EventKey(s.seed, r.Key); !has(s.events, k) {
+		s.events[k] = struct{}{}
+		s.Events++
+	}
 	reason := f.Reason
 	if reason == "" {
 		reason = None
@@ -89,6 +114,11 @@ func (s *Stats) Add(r *kgo.Record, f dlqrecord.Fields) {
 	if s.Newest == nil || f.FailedAt.After(s.Newest.FailedAt) {
 		s.Newest = &Ref{r.Partition, r.Offset, f.FailedAt}
 	}
+}
+
+func has(m map[uint64]struct{}, k uint64) bool {
+	_, ok := m[k]
+	return ok
 }
 
 func (s *Stats) statusName(code int) string {

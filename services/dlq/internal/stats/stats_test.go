@@ -55,3 +55,25 @@ func TestAddCountsEveryDimension(t *testing.T) {
 		t.Errorf("records %d, oldest %+v, newest %+v", s.Records, s.Oldest, s.Newest)
 	}
 }
+
+// The forwarder writes a second DLQ copy of a record it re-reads after a crash: stats counts
+// each source record (dlq.source_* and key) once, and says how many copies it left out.
+func TestAddCountsEachSourceRecordOnce(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	src := func(key string, offset string) *kgo.Record {
+		return &kgo.Record{Key: []byte(key), Headers: []kgo.RecordHeader{
+			{Key: "dlq.source_topic", Value: []byte("events.raw")}, {Key: "dlq.source_partition", Value: []byte("0")},
+			{Key: "dlq.source_offset", Value: []byte(offset)},
+		}}
+	}
+	s := New(now)
+	fields := dlqrecord.Fields{Reason: "exhausted", FailedAt: now}
+	for _, r := range []*kgo.Record{src("a", "1"), src("b", "2"), src("a", "1"), src("a", "3"), {Key: []byte("x")}, {Key: []byte("x")}} {
+		s.Add(r, fields)
+	}
+	s.Finish()
+	if s.Records != 5 || s.Duplicates != 1 || s.ByReason["exhausted"] != 5 || s.Events != 3 {
+		t.Errorf("records %d, duplicates %d, by reason %v, events %d; want 5 source records, 1 copy left out, 3 events",
+			s.Records, s.Duplicates, s.ByReason, s.Events)
+	}
+}
