@@ -30,6 +30,8 @@ COPY --from=build /out/service /service
 USER nonroot:nonroot
 # The simulator and the forwarder's admin server bind 127.0.0.1 by default, unreachable from
 # outside a container: listen on every interface here. Each binary reads only its own variable.
-# Ports: ingress 8080, forwarder admin 8081, simulator 8090 (docker-compose.yml maps them).
+# Ports: ingress 8080, forwarder admin 8081, simulator 8090 (docker-compose.yml maps them). The
+# ingress's admin listener (/healthz, /readyz, /metrics) stays on 127.0.0.1:8082 unless
+# INGRESS_ADMIN_ADDR says otherwise (docker-compose.yml sets :8082).
 ENV INGRESS_ADDR=:8080 FORWARDER_ADMIN_ADDR=0.0.0.0:8081 SIM_ADDR=0.0.0.0:8090
 ENTRYPOINT ["/service"]

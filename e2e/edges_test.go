@@ -31,7 +31,8 @@ func TestARecordWithLargePipelineHeadersDoesNotStopThePartition(t *testing.T) {
 		// Invalid, with a replay header its dead-letter copy keeps.
 		{Topic: n.events, Partition: 0, Key: []byte("junk"), Value: []byte("{not json"),
 			Headers: []kgo.RecordHeader{{Key: "dlq.replayed_from", Value: big}}},
-		// A valid event on every partition: five of six copies must be rerouted, header and all.
+		// A valid event on every partition, with a large fwd.* header: before, the copies on the
+		// wrong partitions were rerouted header and all; now every copy is over the limit.
 		{Topic: n.events, Partition: 0, Key: []byte(good), Value: []byte(eventJSON(good))},
 	}
 	for p := range int32(6) {

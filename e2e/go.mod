@@ -3,6 +3,7 @@ module github.com/martech/eventfwd/e2e
 go 1.26.8
 
 require (
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/uuid v1.6.0
 	github.com/martech/eventfwd/libs v0.0.0
 	github.com/twmb/franz-go v1.22.3
@@ -11,9 +12,11 @@ require (
 )
 
 require (
+	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+	github.com/twmb/franz-go/plugin/kslog v1.0.0 // indirect
 )
 
 replace github.com/martech/eventfwd/libs => ../libs

@@ -365,18 +365,19 @@ func startForwarder(t *testing.T, n names, s *sim, env ...string) (*proc, string
 type ingress struct {
 	*proc
 	url, clientID, secret string
+	admin                 string // the admin listener's base URL: /healthz, /readyz, /metrics
 	token                 string
 }
 
 func startIngress(t *testing.T, n names, env ...string) *ingress {
 	t.Helper()
-	addr := freeAddr(t)
-	in := &ingress{url: "http://" + addr, clientID: "e2e", secret: "s3cret-" + randomHex(8)}
+	addr, admin := freeAddr(t), freeAddr(t)
+	in := &ingress{url: "http://" + addr, admin: "http://" + admin, clientID: "e2e", secret: "s3cret-" + randomHex(8)}
 	in.proc = startProc(t, "ingress", append([]string{
-		"KAFKA_BROKERS=" + brokers, "EVENTS_TOPIC=" + n.events, "INGRESS_ADDR=" + addr,
+		"KAFKA_BROKERS=" + brokers, "EVENTS_TOPIC=" + n.events, "INGRESS_ADDR=" + addr, "INGRESS_ADMIN_ADDR=" + admin,
 		"AUTH_CLIENTS=" + in.clientID + ":" + in.secret, "JWT_SECRET=" + randomHex(32),
 	}, env...)...)
-	waitHTTP(t, in.proc, in.url+"/readyz")
+	waitHTTP(t, in.proc, in.admin+"/readyz")
 	in.token = in.getToken(t)
 	return in
 }

@@ -287,14 +287,14 @@ func TestIngressKafkaOutageAnswers503AndRecovers(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, func() (bool, string) {
-		code, _, err := httpGet(in.url + "/readyz")
+		code, _, err := httpGet(in.admin + "/readyz")
 		return err == nil && code == http.StatusServiceUnavailable, "/readyz to answer 503"
 	})
 
 	kafkaCtlRun(t, "start")
 	recovered := newUUID()
 	waitFor(t, 60*time.Second, func() (bool, string) {
-		code, _, err := httpGet(in.url + "/readyz")
+		code, _, err := httpGet(in.admin + "/readyz")
 		return err == nil && code == http.StatusOK, "/readyz to answer 200 again"
 	})
 	waitFor(t, 60*time.Second, func() (bool, string) {

@@ -1,8 +1,10 @@
 // Command ingress is the ingress part of `make bench`: it starts bin/ingress against a real
 // Kafka broker (KAFKA_BROKERS) and measures, with one load generator, accepted events per second
 // and p50/p99 latency for single events and for batches of 100, beside a baseline measured in the
-// same run: a bare net/http handler that reads the body and answers 202. It prints a table and
-// writes it as JSON (-out).
+// same run: a bare net/http handler that reads the body and answers 202; and, as an abuse
+// scenario, events at a steady rate while thousands of addresses of 127.0.0.0/8 flood the token
+// endpoint with wrong secrets (events p99, the ingress's CPU). It prints a table and writes it as
+// JSON (-out).
 package main
 
 import (
@@ -30,6 +32,9 @@ const (
 	targetSingleRatio   = 0.5
 	targetBatchEventsPS = 100_000
 	targetSteadyP99     = 25 * time.Millisecond
+	// Issue 9: events keep flowing while the token endpoint is flooded.
+	targetFloodP99   = 100 * time.Millisecond
+	targetFloodCores = 1.5
 )
 
 type options struct {
@@ -40,8 +45,12 @@ type options struct {
 	bworkers int
 	rate     int
 	only     string
-	brokers  string
-	binDir   string
+	// The token-flood scenario: source addresses and concurrent guessers.
+	floodSources int
+	floodWorkers int
+	floodRate    int
+	brokers      string
+	binDir       string
 }
 
 func main() {
@@ -53,6 +62,9 @@ func main() {
 	flag.IntVar(&o.bworkers, "batch-workers", 64, "concurrent connections of the closed-loop batch scenarios")
 	flag.IntVar(&o.rate, "rate", 2000, "single events per second of the steady (open-loop) scenario")
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains this")
+	flag.IntVar(&o.floodSources, "flood-sources", 2000, "source addresses (127.0.0.0/8) of the token flood scenario")
+	flag.IntVar(&o.floodWorkers, "flood-workers", 32, "concurrent requests of the token flood")
+	flag.IntVar(&o.floodRate, "flood-rate", 1000, "single events per second sent during the token flood")
 	flag.Parse()
 	o.brokers = fixture.EnvOr("KAFKA_BROKERS", "127.0.0.1:9092")
 	o.binDir = fixture.EnvOr("BIN_DIR", "../bin")
@@ -87,6 +99,7 @@ type report struct {
 	Results  []result           `json:"results"`
 	Ratios   map[string]float64 `json:"ratios"`
 	Targets  map[string]bool    `json:"targets_met"`
+	Flood    *floodResult       `json:"token_flood,omitempty"`
 	Failures []string           `json:"failures,omitempty"`
 }
 
@@ -158,6 +171,15 @@ func run(ctx context.Context, o options) error {
 		rep.Results = append(rep.Results, r)
 	}
 
+	if strings.Contains("token flood", o.only) {
+		fmt.Fprintf(os.Stderr, "bench ingress: token flood from %d addresses while events flow ...\n", o.floodSources)
+		flood, err := runFlood(ctx, o, singles)
+		if err != nil {
+			return fmt.Errorf("token flood: %w", err)
+		}
+		rep.Flood = &flood
+	}
+
 	byName := map[string]result{}
 	for _, r := range rep.Results {
 		byName[r.Scenario] = r
@@ -173,6 +195,14 @@ func run(ctx context.Context, o options) error {
 		fmt.Sprintf("single >= %.0f%% of baseline", targetSingleRatio*100): rep.Ratios["single_events_ps_vs_baseline"] >= targetSingleRatio,
 		fmt.Sprintf("batch >= %d events/s", targetBatchEventsPS):           batch.EventsPS >= targetBatchEventsPS,
 		fmt.Sprintf("steady %d/s p99 < %s", o.rate, targetSteadyP99):       steady.P99Ms < float64(targetSteadyP99.Milliseconds()) && steady.Errors == 0,
+	}
+	if f := rep.Flood; f != nil {
+		rep.Targets[fmt.Sprintf("steady %d/s during a token flood p99 < %s", o.floodRate, targetFloodP99)] =
+			f.Events.Errors == 0 && f.Events.P99Ms < float64(targetFloodP99.Milliseconds())
+		rep.Targets[fmt.Sprintf("ingress CPU during a token flood < %.1f cores", targetFloodCores)] = f.IngressCores < targetFloodCores
+		if f.Events.Errors > 0 {
+			rep.Failures = append(rep.Failures, fmt.Sprintf("%s: %d failed requests", f.Events.Scenario, f.Events.Errors))
+		}
 	}
 	for _, r := range rep.Results {
 		if r.Errors > 0 {
@@ -218,6 +248,12 @@ func printTable(w io.Writer, rep report) {
 			mark = "NOT MET"
 		}
 		fmt.Fprintf(w, "target %-34s %s\n", k, mark)
+	}
+	if f := rep.Flood; f != nil {
+		fmt.Fprintf(w, "token flood: %d addresses, %.0f token requests/s answered %v; ingress CPU %.2f cores\n",
+			f.Sources, f.FloodReqPS, f.FloodAnswers, f.IngressCores)
+		fmt.Fprintf(w, "  events during it: %.0f/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors; right secret answered %v\n",
+			f.Events.RequestsPS, f.Events.P50Ms, f.Events.P99Ms, f.Events.MaxMs, f.Events.Errors, f.RightSecret)
 	}
 	for _, f := range rep.Failures {
 		fmt.Fprintf(w, "!! %s\n", f)

@@ -40,6 +40,7 @@ var (
 	dataVar         = config.String("DATA_DIR", ".data", "where the embedded broker keeps its data (DATA_DIR/kfake)")
 	ingressAddrVar  = config.Addr("INGRESS_ADDR", "127.0.0.1:8080", "the ingress's listen address")
 	adminAddrVar    = config.Addr("FORWARDER_ADMIN_ADDR", "127.0.0.1:8081", "the forwarder's admin address")
+	ingressAdminVar = config.Addr("INGRESS_ADMIN_ADDR", "127.0.0.1:8082", "the ingress's admin address")
 	simAddrVar      = config.Addr("SIM_ADDR", "127.0.0.1:8090", "the simulator's listen address")
 	clientSecretVar = config.String("DEV_CLIENT_SECRET", "", `the secret of the development client "dashboard"; generated when unset`).Secret()
 	jwtSecretVar    = config.String("JWT_SECRET", "", "the ingress's signing key; generated when unset").Secret()
@@ -47,7 +48,7 @@ var (
 	brokersVar      = config.String("KAFKA_BROKERS", "", "a Kafka cluster to use; unset: an embedded broker (franz-go's kfake)")
 )
 
-var settings = config.NewSet("devrun", about, binVar, dataVar, ingressAddrVar, adminAddrVar, simAddrVar,
+var settings = config.NewSet("devrun", about, binVar, dataVar, ingressAddrVar, ingressAdminVar, adminAddrVar, simAddrVar,
 	clientSecretVar, jwtSecretVar, apiKeyVar, brokersVar, config.LogLevelVar,
 	config.LogFormatVar.WithDefault("text"))
 
@@ -79,6 +80,7 @@ func main() {
 type devSettings struct {
 	bin, data              string
 	ingressAddr, adminAddr string
+	ingressAdminAddr       string
 	simAddr                string
 	clientID, clientSecret string
 	jwtSecret, apiKey      string
@@ -88,17 +90,18 @@ type devSettings struct {
 
 func loadSettings(env *config.Env) (devSettings, error) {
 	s := devSettings{
-		bin:          binVar.Read(env),
-		data:         dataVar.Read(env),
-		ingressAddr:  ingressAddrVar.Read(env),
-		adminAddr:    adminAddrVar.Read(env),
-		simAddr:      simAddrVar.Read(env),
-		clientID:     "dashboard",
-		clientSecret: orRandom(clientSecretVar.Read(env), 16),
-		jwtSecret:    orRandom(jwtSecretVar.Read(env), 32),
-		apiKey:       apiKeyVar.Read(env),
-		brokers:      brokersVar.Read(env),
-		log:          config.ReadLogging(env),
+		bin:              binVar.Read(env),
+		data:             dataVar.Read(env),
+		ingressAddr:      ingressAddrVar.Read(env),
+		adminAddr:        adminAddrVar.Read(env),
+		ingressAdminAddr: ingressAdminVar.Read(env),
+		simAddr:          simAddrVar.Read(env),
+		clientID:         "dashboard",
+		clientSecret:     orRandom(clientSecretVar.Read(env), 16),
+		jwtSecret:        orRandom(jwtSecretVar.Read(env), 32),
+		apiKey:           apiKeyVar.Read(env),
+		brokers:          brokersVar.Read(env),
+		log:              config.ReadLogging(env),
 	}
 	if s.apiKey == "" {
 		s.apiKey = "dev-" + randomHex(12)
@@ -131,7 +134,7 @@ func childEnv(base []string, extra ...string) []string {
 }
 
 func run(ctx context.Context, log *slog.Logger, s devSettings) error {
-	for _, addr := range []string{s.ingressAddr, s.adminAddr, s.simAddr} {
+	for _, addr := range []string{s.ingressAddr, s.ingressAdminAddr, s.adminAddr, s.simAddr} {
 		if err := portFree(addr); err != nil {
 			return err
 		}
@@ -163,9 +166,10 @@ func run(ctx context.Context, log *slog.Logger, s devSettings) error {
 		{"adeventsx-sim", []string{"SIM_ADDR=" + s.simAddr}, "http://" + s.simAddr + "/healthz"},
 		{"ingress", []string{
 			"INGRESS_ADDR=" + s.ingressAddr,
+			"INGRESS_ADMIN_ADDR=" + s.ingressAdminAddr,
 			"AUTH_CLIENTS=" + s.clientID + ":" + s.clientSecret,
 			"JWT_SECRET=" + s.jwtSecret,
-		}, "http://" + s.ingressAddr + "/readyz"},
+		}, "http://" + s.ingressAdminAddr + "/readyz"},
 		{"forwarder", []string{
 			"FORWARDER_ADMIN_ADDR=" + s.adminAddr,
 			"ADEVENTSX_URL=http://" + s.simAddr,
@@ -254,6 +258,7 @@ func printBanner(s devSettings) {
 =====================================================================
  eventfwd is running (Ctrl-C stops it)
    ingress        http://%[1]s      client %[3]s / %[4]s
+   ingress admin  http://%[7]s/metrics
    forwarder      http://%[2]s/metrics
    adeventsx-sim  http://%[5]s/_sim/received
    kafka          %[6]s
@@ -270,5 +275,5 @@ func printBanner(s devSettings) {
 
    curl -s http://%[5]s/_sim/received
 =====================================================================
-`, s.ingressAddr, s.adminAddr, s.clientID, s.clientSecret, s.simAddr, s.brokers)
+`, s.ingressAddr, s.adminAddr, s.clientID, s.clientSecret, s.simAddr, s.brokers, s.ingressAdminAddr)
 }

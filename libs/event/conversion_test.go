@@ -136,7 +136,8 @@ func TestMarshalJSON(t *testing.T) {
 // MarshalJSON and Decode unchanged.
 func TestMarshalRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []rune("aZ09-_ .:/\"\\\u00fc\u7528\u6237\U0001F600\t\n<>&")
+	// No control characters: Decode refuses them.
+	alphabet := []rune("aZ09-_ .:/\"\\\u00fc\u7528\u6237\U0001F600\u200d<>&")
 	randString := func(min, max int) string {
 		var b strings.Builder
 		for range min + rng.IntN(max-min+1) {

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -130,12 +131,12 @@ func splitObject(data []byte) ([len(fields)]given, []FieldError) {
 			continue // unknown fields are allowed; null is the same as absent
 		}
 		v := &vals[k]
-		switch {
-		case v.raw == nil:
-			v.key, v.raw = name, raw
-		case v.conflict == "" && !sameJSON(v.raw, raw):
-			v.conflict = fmt.Sprintf("given twice as %s and %s", v.key, name)
+		if v.raw != nil {
+			// Refused at its first repeat, whatever the values: comparing them costs more
+			// than the walk, and a body could repeat a key 50,000 times.
+			return vals, []FieldError{{fields[k].snake, fmt.Sprintf("given twice as %s and %s", v.key, name)}}
 		}
+		v.key, v.raw = name, raw
 	}
 	return vals, nil
 }
@@ -286,18 +287,6 @@ func Walk(data []byte, visit func(i int, c byte, depth int) bool) {
 	}
 }
 
-// sameJSON compares two values by meaning, so "a" and "\u0061" agree. Depth is already bounded.
-func sameJSON(a, b json.RawMessage) bool {
-	if bytes.Equal(a, b) {
-		return true
-	}
-	var va, vb any
-	da, db := json.NewDecoder(bytes.NewReader(a)), json.NewDecoder(bytes.NewReader(b))
-	da.UseNumber()
-	db.UseNumber()
-	return da.Decode(&va) == nil && db.Decode(&vb) == nil && reflect.DeepEqual(va, vb)
-}
-
 // unquote returns the text of the JSON string raw; ok is false when raw is not a string.
 func unquote(raw json.RawMessage) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
@@ -319,12 +308,81 @@ func unquoteSlow(raw json.RawMessage) (string, bool) {
 	return s, err == nil
 }
 
+// readString reads a string field whose text passes checkText.
 func readString(raw json.RawMessage) (string, string) {
 	s, ok := unquote(raw)
 	if !ok {
 		return "", "must be a string"
 	}
+	if reason := checkText(raw, s); reason != "" {
+		return "", reason
+	}
 	return s, ""
+}
+
+// checkText refuses what has no place in an id and would be forwarded as it is: invalid UTF-8
+// and lone surrogates (which decoding would quietly turn into U+FFFD), control characters (C0,
+// DEL, C1: NUL, newlines, escape sequences for a terminal), and the bidirectional embeddings,
+// overrides and isolates, which make text display in another order than it is stored (an id
+// shown as another in a log or a DLQ listing). Zero-width characters and directional marks
+// stay allowed: scripts and emoji sequences use them, and ids are compared byte for byte.
+// raw is the JSON string, s its text.
+func checkText(raw json.RawMessage, s string) string {
+	if !utf8.Valid(raw) {
+		return "must be valid UTF-8"
+	}
+	if bytes.Contains(raw, []byte(`\u`)) && loneSurrogate(raw) {
+		return `must not contain a lone surrogate (\ud800-\udfff)`
+	}
+	for _, r := range s {
+		switch {
+		case unicode.IsControl(r):
+			return "must not contain control characters"
+		case '\u202a' <= r && r <= '\u202e', '\u2066' <= r && r <= '\u2069':
+			return "must not contain bidirectional formatting characters (U+202A-U+202E, U+2066-U+2069)"
+		}
+	}
+	return ""
+}
+
+// loneSurrogate reports whether the JSON string raw escapes half of a UTF-16 surrogate pair
+// without the other half.
+func loneSurrogate(raw json.RawMessage) bool {
+	pendingHigh := false
+	for i := 1; i < len(raw)-1; i++ {
+		if raw[i] != '\\' {
+			if pendingHigh {
+				return true
+			}
+			continue
+		}
+		if raw[i+1] != 'u' {
+			if pendingHigh {
+				return true
+			}
+			i++ // the escaped byte
+			continue
+		}
+		v, _ := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16) // valid JSON: four hex digits
+		i += 5
+		switch {
+		case 0xd800 <= v && v < 0xdc00:
+			if pendingHigh {
+				return true
+			}
+			pendingHigh = true
+		case 0xdc00 <= v && v < 0xe000:
+			if !pendingHigh {
+				return true
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return true
+			}
+		}
+	}
+	return pendingHigh
 }
 
 func readEventID(r *Raw, raw json.RawMessage, _ Names) string {

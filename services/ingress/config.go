@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -26,6 +27,8 @@ const maxClientsFileBytes = 4 << 20
 // Config is the ingress's whole configuration, read from the environment.
 type Config struct {
 	Addr           string
+	AdminAddr      string
+	MaxConnections int
 	Kafka          kafka.Settings
 	EventsTopic    string
 	Clients        *auth.Clients
@@ -34,6 +37,8 @@ type Config struct {
 	Keys           *auth.Keys
 	JWTIssuer      string
 	JWTAudience    string
+	// External is set when the tokens of an outside OpenID Connect provider are accepted too.
+	External       *auth.ExternalConfig
 	TokenTTL       time.Duration
 	EventNames     []string
 	ProduceTimeout time.Duration
@@ -41,6 +46,7 @@ type Config struct {
 	EventLimit     ratelimit.Limit
 	TokenLimit     ratelimit.Limit
 	CORSOrigins    []string
+	TrustedProxies []string
 	Log            config.Logging
 }
 
@@ -54,7 +60,10 @@ Commands:
 // The ingress's own settings; README.md's Configuration section lists them with the shared ones
 // (config_test.go checks).
 var (
-	addrVar    = config.Addr("INGRESS_ADDR", ":8080", "listen address")
+	addrVar      = config.Addr("INGRESS_ADDR", ":8080", "listen address")
+	adminAddrVar = config.Addr("INGRESS_ADMIN_ADDR", "127.0.0.1:8082", "admin listener: /healthz, /readyz, /metrics")
+	maxConnsVar  = config.Int("MAX_CONNECTIONS", 4096, 16, 1_000_000,
+		"connections held open on INGRESS_ADDR; past it the longest idle one is closed, or a newcomer waits (about 25 KB each)")
 	clientsVar = config.String("AUTH_CLIENTS", "", `API clients as "id:secret,id:secret"; each gets the scope events:write and the default rate limit`).
 			Secret().Show(clientIDs)
 	clientsFileVar = config.String("AUTH_CLIENTS_FILE", "",
@@ -62,10 +71,17 @@ var (
 	jwtSecretVar = config.String("JWT_SECRET", "", `HS256 key, at least 32 bytes, key id "default"`).Secret()
 	jwtKeysVar   = config.String("JWT_KEYS", "", `HS256 keys as "kid:secret,kid:secret", each at least 32 bytes; JWT_SECRET or JWT_KEYS is required`).
 			Secret().Show(clientIDs)
-	signingKIDVar     = config.String("JWT_SIGNING_KID", "", "key id new tokens are signed with; required with several keys")
-	issuerVar         = config.String("JWT_ISSUER", "eventfwd-ingress", "token issuer, iss")
-	audienceVar       = config.String("JWT_AUDIENCE", "eventfwd-events", "token audience, aud")
-	tokenTTLVar       = config.Duration("TOKEN_TTL", time.Hour, time.Minute, 24*time.Hour, "token lifetime")
+	signingKIDVar = config.String("JWT_SIGNING_KID", "", "key id new tokens are signed with; required with several keys")
+	issuerVar     = config.String("JWT_ISSUER", "eventfwd-ingress", "token issuer, iss")
+	audienceVar   = config.String("JWT_AUDIENCE", "eventfwd-events", "token audience, aud")
+	tokenTTLVar   = config.Duration("TOKEN_TTL", time.Hour, time.Minute, 24*time.Hour, "token lifetime")
+	jwksURLVar    = config.String("JWT_JWKS_URL", "",
+		"an OpenID Connect provider's JWK Set (its jwks_uri, https); its access tokens (RS256, ES256 or EdDSA) are accepted besides ours")
+	extIssuerVar     = config.String("JWT_EXTERNAL_ISSUER", "", "the iss those tokens must carry; required with JWT_JWKS_URL")
+	extAudienceVar   = config.String("JWT_EXTERNAL_AUDIENCE", "", "the aud those tokens must carry; required with JWT_JWKS_URL")
+	extScopeClaimVar = config.String("JWT_EXTERNAL_SCOPE_CLAIM", "", "the claim holding their scopes (unset: scope, else scp)")
+	jwksRefreshVar   = config.Duration("JWT_JWKS_REFRESH_INTERVAL", 5*time.Minute, 10*time.Second, 24*time.Hour,
+		"how often the keys are fetched again, and the least time between fetches for tokens with an unknown kid")
 	produceTimeoutVar = config.Duration("PRODUCE_TIMEOUT", 5*time.Second, 100*time.Millisecond, 10*time.Second, "longest wait for Kafka before answering 503")
 	maxBodyVar        = config.Int("MAX_BODY_BYTES", 1<<20, 1<<10, 64<<20, "largest POST /events body accepted, in bytes; POST /events/batch takes up to 500 events and 1 MiB")
 	rateVar           = config.Float("RATE_LIMIT_RPS", 1000, 0.001, 1e9, "a client's sustained event rate, events/s")
@@ -74,18 +90,24 @@ var (
 	tokenBurstVar     = config.Int("TOKEN_RATE_LIMIT_BURST", 10, 1, 1e6, "their burst")
 	originsVar        = config.List("CORS_ALLOWED_ORIGINS", nil, `browser origins allowed to call the API, comma-separated (e.g. "https://dashboard.example.com"); none by default`).
 				Check(checkOrigins)
+	proxiesVar = config.List("TRUSTED_PROXIES", nil,
+		`addresses or CIDRs of the load balancers in front, comma-separated (e.g. "10.0.0.0/8"); the client address is taken from their X-Forwarded-For (or X-Real-IP); none by default: the peer's address`).
+		Check(checkProxies)
 )
 
 // settings are every variable the ingress reads, in the order -h lists them.
-var settings = config.NewSet("ingress", about, addrVar).Add(kafka.Vars...).Add(kafka.EventsTopicVar,
+var settings = config.NewSet("ingress", about, addrVar, adminAddrVar, maxConnsVar).Add(kafka.Vars...).Add(kafka.EventsTopicVar,
 	clientsVar, clientsFileVar, jwtSecretVar, jwtKeysVar, signingKIDVar, issuerVar, audienceVar, tokenTTLVar,
-	event.NamesVar, produceTimeoutVar, maxBodyVar, rateVar, burstVar, tokenRateVar, tokenBurstVar, originsVar,
+	jwksURLVar, extIssuerVar, extAudienceVar, extScopeClaimVar, jwksRefreshVar,
+	event.NamesVar, produceTimeoutVar, maxBodyVar, rateVar, burstVar, tokenRateVar, tokenBurstVar, proxiesVar, originsVar,
 	config.LogLevelVar, config.LogFormatVar)
 
 // loadConfig reads and checks every variable; the error names each bad one.
 func loadConfig(env *config.Env) (Config, error) {
 	cfg := Config{
 		Addr:           addrVar.Read(env),
+		AdminAddr:      adminAddrVar.Read(env),
+		MaxConnections: maxConnsVar.Read(env),
 		Kafka:          kafka.ReadSettings(env),
 		EventsTopic:    kafka.EventsTopicVar.Read(env),
 		JWTSecret:      jwtSecretVar.Read(env),
@@ -99,14 +121,70 @@ func loadConfig(env *config.Env) (Config, error) {
 		EventLimit:     ratelimit.Limit{Rate: rateVar.Read(env), Burst: burstVar.Read(env)},
 		TokenLimit:     ratelimit.Limit{Rate: tokenRateVar.Read(env) / 60, Burst: tokenBurstVar.Read(env)},
 		CORSOrigins:    originsVar.Read(env),
+		TrustedProxies: proxiesVar.Read(env),
 		Log:            config.ReadLogging(env),
 	}
+	cfg.External = readExternal(env)
 	cfg.Keys = readKeys(env, cfg.JWTSecret)
 	cfg.Clients = readClients(env, cfg.ClientsFile)
 	if err := env.Err(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// readExternal reads the external OpenID Connect provider, if any: JWT_JWKS_URL with the issuer
+// and audience its tokens must carry.
+func readExternal(env *config.Env) *auth.ExternalConfig {
+	ext := &auth.ExternalConfig{
+		JWKSURL:         jwksURLVar.Read(env),
+		Issuer:          extIssuerVar.Read(env),
+		Audience:        extAudienceVar.Read(env),
+		ScopeClaim:      extScopeClaimVar.Read(env),
+		RefreshInterval: jwksRefreshVar.Read(env),
+	}
+	if ext.JWKSURL == "" {
+		for name, v := range map[string]string{extIssuerVar.Name(): ext.Issuer, extAudienceVar.Name(): ext.Audience,
+			extScopeClaimVar.Name(): ext.ScopeClaim} {
+			if v != "" {
+				env.Fail(name, "is set without JWT_JWKS_URL")
+			}
+		}
+		return nil
+	}
+	u, err := url.Parse(ext.JWKSURL)
+	loopback := false
+	if err == nil {
+		ip, _ := netip.ParseAddr(u.Hostname())
+		loopback = u.Hostname() == "localhost" || ip.IsLoopback()
+	}
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && loopback) {
+		env.Fail(jwksURLVar.Name(), "%q is not an https URL (http only to a loopback address)", ext.JWKSURL)
+	}
+	if ext.Issuer == "" {
+		env.Fail(extIssuerVar.Name(), "is required with JWT_JWKS_URL")
+	}
+	if ext.Audience == "" {
+		env.Fail(extAudienceVar.Name(), "is required with JWT_JWKS_URL")
+	}
+	return ext
+}
+
+// checkProxies accepts trusted proxies: each an IP address or a CIDR.
+func checkProxies(proxies []string) error {
+	var bad []string
+	for _, p := range proxies {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err != nil {
+			bad = append(bad, fmt.Sprintf("%q is not an IP address or CIDR", p))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 // clientIDs shows a "name:secret,name:secret" list in the start log by its names alone.

@@ -25,10 +25,10 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []any{cfg.Addr, cfg.EventsTopic, cfg.JWTIssuer, cfg.JWTAudience, cfg.TokenTTL,
+	got := []any{cfg.Addr, cfg.AdminAddr, cfg.MaxConnections, cfg.EventsTopic, cfg.JWTIssuer, cfg.JWTAudience, cfg.TokenTTL,
 		strings.Join(cfg.EventNames, ","), cfg.ProduceTimeout, cfg.MaxBodyBytes, strings.Join(cfg.Clients.IDs(), ","),
 		strings.Join(cfg.Keys.KIDs(), ","), cfg.Keys.SigningKID(), cfg.EventLimit, cfg.TokenLimit.Burst, len(cfg.CORSOrigins)}
-	want := []any{":8080", "events.raw", "eventfwd-ingress", "eventfwd-events", time.Hour,
+	want := []any{":8080", "127.0.0.1:8082", 4096, "events.raw", "eventfwd-ingress", "eventfwd-events", time.Hour,
 		"purchase,lead", 5 * time.Second, int64(1 << 20), "app,web",
 		"default", "default", ratelimit.Limit{Rate: 1000, Burst: 2000}, 10, 0}
 	for i := range want {
@@ -95,6 +95,23 @@ func TestLoadConfigErrors(t *testing.T) {
 			want: []string{"INGRESS_ADDR", "TOKEN_TTL", "PRODUCE_TIMEOUT", "MAX_BODY_BYTES", "KAFKA_BROKERS"},
 		},
 		{
+			name: "bad admin address, connection cap and proxies",
+			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients,
+				"INGRESS_ADMIN_ADDR": "8082", "MAX_CONNECTIONS": "0", "TRUSTED_PROXIES": "10.0.0.0/8,lb.example.com,10.1.0.0/33"},
+			want: []string{"INGRESS_ADMIN_ADDR", "MAX_CONNECTIONS", `TRUSTED_PROXIES: "lb.example.com" is not an IP address or CIDR`,
+				`"10.1.0.0/33" is not an IP address or CIDR`},
+		},
+		{
+			name: "external provider half set",
+			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "JWT_JWKS_URL": "http://idp.example.com/jwks"},
+			want: []string{`JWT_JWKS_URL: "http://idp.example.com/jwks" is not an https URL`, "JWT_EXTERNAL_ISSUER: is required", "JWT_EXTERNAL_AUDIENCE: is required"},
+		},
+		{
+			name: "external issuer without a JWK Set",
+			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "JWT_EXTERNAL_ISSUER": "https://idp.example.com/"},
+			want: []string{"JWT_EXTERNAL_ISSUER: is set without JWT_JWKS_URL"},
+		},
+		{
 			name: "bad log level",
 			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "LOG_LEVEL": "loud"},
 			want: []string{`LOG_LEVEL: "loud" is not one of debug, info, warn, error, off`},
@@ -116,6 +133,20 @@ func TestLoadConfigErrors(t *testing.T) {
 				t.Errorf("error %q shows a secret or spans lines", msg)
 			}
 		})
+	}
+}
+
+func TestLoadConfigExternal(t *testing.T) {
+	cfg, err := loadConfig(settings.FromMap(map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients,
+		"JWT_JWKS_URL": "https://idp.example.com/.well-known/jwks.json", "JWT_EXTERNAL_ISSUER": "https://idp.example.com/",
+		"JWT_EXTERNAL_AUDIENCE": "eventfwd", "JWT_EXTERNAL_SCOPE_CLAIM": "scp"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := auth.ExternalConfig{JWKSURL: "https://idp.example.com/.well-known/jwks.json", Issuer: "https://idp.example.com/",
+		Audience: "eventfwd", ScopeClaim: "scp", RefreshInterval: 5 * time.Minute}
+	if cfg.External == nil || *cfg.External != want {
+		t.Errorf("External = %+v, want %+v", cfg.External, want)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -27,6 +28,7 @@ import (
 	"github.com/martech/eventfwd/libs/kafka"
 	"github.com/martech/eventfwd/services/ingress/internal/api"
 	"github.com/martech/eventfwd/services/ingress/internal/auth"
+	"github.com/martech/eventfwd/services/ingress/internal/connlimit"
 	"github.com/martech/eventfwd/services/ingress/internal/publish"
 )
 
@@ -124,18 +126,29 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 		return fmt.Errorf("create producer: %w", err)
 	}
 
+	tokens := auth.NewTokens(cfg.Keys, cfg.JWTIssuer, cfg.JWTAudience, cfg.TokenTTL)
+	if cfg.External != nil {
+		ext := *cfg.External
+		ext.Log = log
+		external, err := auth.NewExternal(ctx, ext)
+		if err != nil {
+			return fmt.Errorf("JWT_JWKS_URL: %w", err)
+		}
+		tokens.AcceptExternal(external)
+	}
+
 	handler, err := api.New(api.Config{
 		Log:            log,
 		Publisher:      producer,
-		Readiness:      producer,
 		Clients:        cfg.Clients,
-		Tokens:         auth.NewTokens(cfg.Keys, cfg.JWTIssuer, cfg.JWTAudience, cfg.TokenTTL),
+		Tokens:         tokens,
 		Names:          event.NewNames(cfg.EventNames...),
 		ProduceTimeout: cfg.ProduceTimeout,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		EventLimit:     cfg.EventLimit,
 		TokenLimit:     cfg.TokenLimit,
 		CORSOrigins:    cfg.CORSOrigins,
+		TrustedProxies: cfg.TrustedProxies,
 		OpenAPI:        openAPI,
 		Registry:       reg,
 	})
@@ -143,37 +156,76 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 		return fmt.Errorf("build router: %w", err)
 	}
 
-	srv := &http.Server{
-		Addr:              cfg.Addr,
-		Handler:           handler,
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("INGRESS_ADDR: listen on %s: %w", cfg.Addr, err)
+	}
+	limited := connlimit.New(ln, cfg.MaxConnections)
+	defer limited.Close()
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("INGRESS_ADMIN_ADDR: listen on %s: %w", cfg.AdminAddr, err)
+	}
+	defer adminLn.Close()
+
+	srv := publicServer(handler, limited, log)
+	admin := &http.Server{
+		Handler:           api.NewAdmin(log, producer, reg),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
-	serverErrors := make(chan error, 1)
+	serverErrors := make(chan error, 2)
 	go func() {
-		log.Info("listening", "addr", cfg.Addr)
-		serverErrors <- srv.ListenAndServe()
+		log.Info("listening", "addr", cfg.Addr, "admin_addr", cfg.AdminAddr)
+		serverErrors <- fmt.Errorf("serve on %s: %w", cfg.Addr, srv.Serve(limited))
+	}()
+	go func() {
+		serverErrors <- fmt.Errorf("serve admin on %s: %w", cfg.AdminAddr, admin.Serve(adminLn))
 	}()
 
 	select {
 	case err := <-serverErrors:
-		return fmt.Errorf("serve on %s: %w", cfg.Addr, err)
+		return err
 	case <-ctx.Done():
 		log.Info("shutting down", "cause", context.Cause(ctx))
 	}
 
 	shctx, cancelShutdown := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancelShutdown()
-	if err := srv.Shutdown(shctx); err != nil {
+	// The admin listener goes last, so that /metrics can be scraped while requests finish.
+	err = srv.Shutdown(shctx)
+	if err != nil {
 		_ = srv.Close()
+	}
+	_ = admin.Shutdown(shctx)
+	if err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// maxHeaderBytes bounds a request's headers on the public port. Our tokens are under 2 KB, an
+// identity provider's up to a few (Entra ID's with group claims near 8); net/http allows 4 KiB
+// over this, and answers 431 past it.
+const maxHeaderBytes = 16 << 10
+
+// publicServer is the http.Server of the public port, serving handler on a connection-capped
+// listener.
+func publicServer(handler http.Handler, ln *connlimit.Listener, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         ln.ConnState,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // maxSecretInput bounds what hash-secret reads; bcrypt uses 72 bytes at most anyway.

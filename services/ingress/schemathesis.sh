@@ -26,11 +26,14 @@ if [ ! -x "$venv/bin/st" ]; then
   "$venv/bin/pip" install -q 'schemathesis>=4.3,<5' || die "pip install schemathesis failed"
 fi
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+admin_port=$(free_port)
 url="http://127.0.0.1:$port"
+admin="http://127.0.0.1:$admin_port"
 secret="st-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 work=$(mktemp -d /tmp/eventfwd-schemathesis-run.XXXXXX)
-INGRESS_ADDR=127.0.0.1:$port KAFKA_BROKERS=$brokers EVENTS_TOPIC="schemathesis.$port" \
+INGRESS_ADDR=127.0.0.1:$port INGRESS_ADMIN_ADDR=127.0.0.1:$admin_port KAFKA_BROKERS=$brokers EVENTS_TOPIC="schemathesis.$port" \
   AUTH_CLIENTS="st:$secret" JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
   "$bin/ingress" >"$work/ingress.log" 2>&1 &
 pid=$!
@@ -42,11 +45,11 @@ cleanup() {
 trap cleanup EXIT
 
 for _ in $(seq 1 300); do
-  curl -fsS "$url/readyz" >/dev/null 2>&1 && break
+  curl -fsS "$admin/readyz" >/dev/null 2>&1 && break
   kill -0 "$pid" 2>/dev/null || { cat "$work/ingress.log" >&2; die "the ingress exited while starting"; }
   sleep 0.2
 done
-curl -fsS "$url/readyz" >/dev/null || { tail -20 "$work/ingress.log" >&2; die "the ingress is not ready at $url"; }
+curl -fsS "$admin/readyz" >/dev/null || { tail -20 "$work/ingress.log" >&2; die "the ingress is not ready at $url"; }
 
 token=$(curl -fsS -H 'Content-Type: application/json' -d "{\"client_id\":\"st\",\"client_secret\":\"$secret\"}" "$url/auth/token" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') || die "could not get a token"

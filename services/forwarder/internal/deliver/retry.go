@@ -77,7 +77,7 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, body []byte) er
 		f.HTTPStatus = a.Status
 		d.observe(a)
 		v := d.gate.Done(ticket, health.Report{Outcome: outcomeOf(a), Status: a.Status, EventID: eventID, Latency: a.Took}, since)
-		since = ticket.Seen()
+		since = v.Seen
 		f.Message = describe(a)
 		switch {
 		case a.Verdict == Delivered:

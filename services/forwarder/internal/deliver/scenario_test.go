@@ -23,6 +23,7 @@ type fakeAPI struct {
 	mu     sync.Mutex
 	answer func(id string, now time.Time) int
 	calls  map[string]int
+	slow   string // an event id whose requests take 100 ms; the others take 20 ms
 }
 
 func (f *fakeAPI) Send(_ context.Context, id string, _ []byte) Attempt {
@@ -32,9 +33,13 @@ func (f *fakeAPI) Send(_ context.Context, id string, _ []byte) Attempt {
 	}
 	f.calls[id]++
 	status := f.answer(id, time.Now())
+	took := 20 * time.Millisecond
+	if id == f.slow {
+		took = 100 * time.Millisecond
+	}
 	f.mu.Unlock()
-	time.Sleep(20 * time.Millisecond) // the request's round trip, in fake time
-	return Attempt{Status: status, Verdict: Classify(status, nil), Took: 20 * time.Millisecond}
+	time.Sleep(took) // the request's round trip, in fake time
+	return Attempt{Status: status, Verdict: Classify(status, nil), Took: took}
 }
 
 // shipped is the forwarder's default gate and retry policy (config.go).
@@ -224,5 +229,35 @@ func TestALoneFailingEventIsHeldVisibly(t *testing.T) {
 		if o := <-out; !errors.Is(o.err, context.Canceled) {
 			t.Fatalf("Deliver = %v, want the cancellation", o.err)
 		}
+	})
+}
+
+// One delivery during an event's first attempt counts against that attempt only: with nothing
+// delivered after it, the event's later failures are an outage's, so a budget of two is not
+// spent by one delivery counted twice.
+func TestADeliveryCountsAgainstOneAttemptOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{slow: "bad", answer: func(id string, _ time.Time) int {
+			if id == "good" {
+				return http.StatusAccepted
+			}
+			return http.StatusServiceUnavailable
+		}}
+		d, _ := shipped(api)
+		d.policy.MaxAttempts = 2
+		ctx, cancel := context.WithCancel(t.Context())
+		bad := deliverAsync(ctx, d, "bad")
+		time.Sleep(5 * time.Millisecond) // good goes out during bad's first attempt
+		if err := d.Deliver(ctx, "good", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Minute)
+		select {
+		case o := <-bad:
+			t.Fatalf("the event was finished (%v) by one delivery counted against two attempts", o.err)
+		default:
+		}
+		cancel()
+		<-bad
 	})
 }

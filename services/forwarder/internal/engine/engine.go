@@ -56,8 +56,9 @@ type Engine struct {
 	slots   chan struct{} // MaxInFlight: records doing work (HTTP), freed by release
 	started chan struct{} // 2 x MaxInFlight: records not yet finished, waiting on Kafka included
 
-	mu    sync.Mutex
-	parts map[int32]*partition
+	mu      sync.Mutex
+	parts   map[int32]*partition
+	blocked map[int32]bool // partitions whose reads wait on an open transaction, as last logged
 
 	// A problem the engine cannot go on with: fail records the first and closes halted, which
 	// ends the poll loop; Run returns the error and the process exits (and is restarted).
@@ -78,6 +79,7 @@ func New(cfg Config, log *slog.Logger, baseOpts []kgo.Opt, handle Handler, prepa
 		slots:   make(chan struct{}, cfg.MaxInFlight),
 		started: make(chan struct{}, 2*cfg.MaxInFlight),
 		parts:   make(map[int32]*partition),
+		blocked: make(map[int32]bool),
 		halted:  make(chan struct{}),
 	}
 	opts := append(append([]kgo.Opt{}, baseOpts...),
@@ -213,11 +215,10 @@ func (e *Engine) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	if len(parts) == 0 {
 		return
 	}
-	deadline := time.Now().Add(e.cfg.RevokeTimeout)
-	for _, p := range parts {
-		p.drain(deadline)
-	}
-	if err := cl.CommitMarkedOffsets(context.WithoutCancel(ctx)); err != nil {
+	drain(parts, time.Now().Add(e.cfg.RevokeTimeout), e.log)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.RevokeTimeout)
+	defer cancel()
+	if err := cl.CommitMarkedOffsets(cctx); err != nil {
 		e.metrics.Committed.WithLabelValues("error").Inc()
 		e.log.Warn("offset commit on revoke failed; the next owner re-reads from the last commit", "err", err)
 	} else {
@@ -241,6 +242,7 @@ func (e *Engine) detach(ids []int32) []*partition {
 	for _, id := range ids {
 		e.metrics.Lag.DeleteLabelValues(strconv.Itoa(int(id)))
 		e.metrics.TxnBlocked.DeleteLabelValues(strconv.Itoa(int(id)))
+		delete(e.blocked, id)
 		if p := e.parts[id]; p != nil {
 			parts = append(parts, p)
 			delete(e.parts, id)
@@ -256,7 +258,6 @@ func (e *Engine) watchLag(ctx context.Context) {
 	adm := kadm.NewClient(e.cl)
 	t := time.NewTicker(e.cfg.CommitInterval)
 	defer t.Stop()
-	blocked := map[int32]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -293,8 +294,8 @@ func (e *Engine) watchLag(ctx context.Context) {
 				waiting = end.Offset - lso.Offset
 			}
 			e.metrics.TxnBlocked.WithLabelValues(label).Set(float64(waiting))
-			if (waiting > 0) != blocked[id] {
-				blocked[id] = waiting > 0
+			if (waiting > 0) != e.blocked[id] {
+				e.blocked[id] = waiting > 0
 				if waiting > 0 {
 					e.log.Warn("reads wait on an open transaction (a dlq replay running or killed; it ends within the replay's transaction timeout)",
 						"topic", e.cfg.Topic, "partition", id, "last_stable_offset", lso.Offset, "log_end", end.Offset)

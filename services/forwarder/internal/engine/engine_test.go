@@ -271,3 +271,51 @@ func series(vec *prometheus.GaugeVec, p string) bool {
 	}
 	return found
 }
+
+// A revoke stops taking work on all its partitions at once: while one partition's HTTP attempt
+// under way is let finish, the others start nothing new. (Drained one after the other, the
+// later partitions went on starting records until their turn, then had them cut short.)
+func TestRevokeStopsEveryPartitionAtOnce(t *testing.T) {
+	seeds := kfakeCluster(t, "raw")
+	prod := newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	recs = append(recs, &kgo.Record{Topic: "raw", Partition: 0, Value: []byte("slow")})
+	for range 2000 {
+		recs = append(recs, &kgo.Record{Topic: "raw", Partition: 1, Value: []byte("quick")})
+	}
+	if err := prod.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var stopped time.Time   // when partition 0's record saw the revoke
+	var lastStart time.Time // of partition 1's records
+	started := make(chan struct{}, 1)
+	eng, _ := testEngine(t, seeds, 1, func(stop, _ context.Context, r *kgo.Record, _ func()) error {
+		if r.Partition == 0 {
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+			<-stop.Done()
+			mu.Lock()
+			stopped = time.Now()
+			mu.Unlock()
+			time.Sleep(300 * time.Millisecond) // the HTTP attempt under way, let finish
+			return nil
+		}
+		mu.Lock()
+		lastStart = time.Now()
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // a quick delivery
+		return nil
+	})
+	stopEngine := runEngine(t, eng)
+	<-started
+	time.Sleep(100 * time.Millisecond) // partition 1 is busy delivering meanwhile
+	stopEngine()                       // leaving the group revokes both partitions
+	mu.Lock()
+	defer mu.Unlock()
+	if late := lastStart.Sub(stopped); late > 50*time.Millisecond {
+		t.Fatalf("partition 1 started a record %s after the revoke stopped partition 0", late)
+	}
+}

@@ -232,23 +232,31 @@ func (p *partition) finishLocked(offset int64) {
 	}
 }
 
-// drain stops taking work and waits until deadline for the running records to finish. Records
-// waiting for a retry or for the circuit stop waiting at once; an HTTP attempt under way is let
-// finish so we know whether it was delivered.
-func (p *partition) drain(deadline time.Time) {
-	p.cancelStop()
-	<-p.stopped
+// drain stops taking work on all of parts at once and waits until deadline for their running
+// records to finish. Records waiting for a retry or for the circuit stop waiting at once; an HTTP
+// attempt under way is let finish so we know whether it was delivered, and its marker written.
+func drain(parts []*partition, deadline time.Time, log *slog.Logger) {
+	for _, p := range parts {
+		p.cancelStop()
+	}
+	for _, p := range parts {
+		<-p.stopped
+	}
 	done := make(chan struct{})
 	go func() {
-		p.running.Wait()
+		for _, p := range parts {
+			p.running.Wait()
+		}
 		close(done)
 	}()
 	select {
 	case <-done:
 	case <-time.After(time.Until(deadline)):
-		p.log.Warn("revoke deadline passed with records in flight; they stay uncommitted", "partition", p.id)
+		log.Warn("revoke deadline passed with records in flight; they stay uncommitted")
 	}
-	p.cancelHard()
+	for _, p := range parts {
+		p.cancelHard()
+	}
 }
 
 // abandon stops everything at once (the partition was lost).

@@ -129,7 +129,7 @@ func (p *Pipeline) decode(r *kgo.Record) (event.Raw, error) {
 	invalid := func(format string, args ...any) (event.Raw, error) {
 		return event.Raw{}, &deadletter.Failure{Reason: deadletter.Invalid, Message: fmt.Sprintf(format, args...)}
 	}
-	if n := deadletter.Size(r); n > p.cfg.MaxRecordBytes {
+	if n := deadletter.Size(r) - reroutedAllowance(r); n > p.cfg.MaxRecordBytes {
 		return invalid("record is %d bytes (key, value and headers), over the %d-byte limit (MAX_RECORD_BYTES)",
 			n, p.cfg.MaxRecordBytes)
 	}
@@ -186,6 +186,19 @@ func (p *Pipeline) Prepare(ctx context.Context, ids []int32, opts []kgo.Opt) err
 // progress is not cut short (a large window takes a while); one that stalls fails after
 // dedupe.LoadStall and is retried.
 const markerLoadPatience = 30 * time.Second
+
+// reroutedAllowance is what the forwarder's own fwd.rerouted_from header adds to a record it
+// moved to its home partition (its last header, up to 512 bytes, within Headroom): a valid event
+// just under the limit on the wrong partition is delivered, not dead-lettered for the header its
+// move added. A larger or earlier one (a producer's) counts like any other header.
+func reroutedAllowance(r *kgo.Record) int {
+	if n := len(r.Headers); n > 0 {
+		if h := r.Headers[n-1]; h.Key == HeaderReroutedFrom && len(h.Value) <= 512 {
+			return len(h.Key) + len(h.Value) + 4 // and its two length varints, at most 2 bytes each
+		}
+	}
+	return 0
+}
 
 func truncate(b []byte) string {
 	if len(b) > 64 {

@@ -33,12 +33,13 @@ func eventJSON(id string) string {
 // fakeKafka takes writes; a record over maxBytes is refused as Kafka refuses it, and block, when
 // set, holds every write of topic until released or ctx ends.
 type fakeKafka struct {
-	mu       sync.Mutex
-	maxBytes int
-	written  []*kgo.Record
-	refused  int
-	block    string        // topic whose writes wait on unblock
-	unblock  chan struct{} // closed to let them through
+	mu         sync.Mutex
+	maxBytes   int
+	written    []*kgo.Record
+	refused    int
+	partitions int           // of raw, for where a reroute lands
+	block      string        // topic whose writes wait on unblock
+	unblock    chan struct{} // closed to let them through
 }
 
 func (k *fakeKafka) produce(ctx context.Context, r *kgo.Record) error {
@@ -55,8 +56,8 @@ func (k *fakeKafka) produce(ctx context.Context, r *kgo.Record) error {
 		k.refused++
 		return fmt.Errorf("produce: %w", kerr.MessageTooLarge)
 	}
-	if r.Topic == "raw" {
-		r.Partition = 0 // where a reroute lands in these tests
+	if r.Topic == "raw" { // where a reroute lands: its key's home among partitions (1 when unset)
+		r.Partition = int32(kgo.StickyKeyPartitioner(nil).ForTopic("raw").Partition(r, max(1, k.partitions)))
 	}
 	k.written = append(k.written, r)
 	return nil
@@ -122,6 +123,8 @@ func TestDecodeNamesWhatIsWrongWithARecord(t *testing.T) {
 		{"valid", []byte(id), good, ""},
 		{"not JSON", []byte(id), "hello", "invalid JSON"},
 		{"wrong fields", []byte(id), `{"event_id":"` + id + `","value":-2}`, "user_id: is required"},
+		{"NUL in a field", []byte(id), strings.Replace(good, `"campaign_id":"`, `"campaign_id":"\u0000`, 1), "campaign_id: must not contain control characters"},
+		{"field given twice", []byte(id), strings.Replace(good, `{`, `{"value":1,`, 1), "value: given twice"},
 		{"null key", nil, good, "no key"},
 		{"key is not the event_id", []byte("other"), good, `record key "other" is not the event_id`},
 		{"oversized", []byte(id), good + strings.Repeat(" ", 300), "over the 400-byte limit"},
@@ -320,4 +323,30 @@ func TestDeliveryOutcomes(t *testing.T) {
 func reason(r *kgo.Record) deadletter.Reason {
 	v, _ := deadletter.Header(r.Headers, deadletter.HeaderReason)
 	return deadletter.Reason(v)
+}
+
+// A valid event just under the size limit on the wrong partition is rerouted and, read again at
+// home with the fwd.rerouted_from header its move added, delivered rather than dead-lettered.
+func TestAnEventJustUnderTheLimitIsDeliveredAfterItsReroute(t *testing.T) {
+	k := &fakeKafka{partitions: 2}
+	a := &api{}
+	p, _ := newPipeline(k, a, 0)
+	p.cfg.Partitions = 2
+	home := int32(p.home.Partition(&kgo.Record{Key: []byte(id)}, 2))
+	src := &kgo.Record{Topic: "raw", Partition: 1 - home, Offset: 12345, Key: []byte(id), Value: []byte(eventJSON(id))}
+	p.cfg.MaxRecordBytes = deadletter.Size(src) // exactly at the limit
+	if err := handle(t, p, src); err != nil {
+		t.Fatal(err)
+	}
+	moved := k.topic("raw")
+	if len(moved) != 1 {
+		t.Fatalf("%d rerouted copies, want 1", len(moved))
+	}
+	moved[0].Partition = home
+	if err := handle(t, p, moved[0]); err != nil {
+		t.Fatal(err)
+	}
+	if a.got(id) != 1 || len(k.topic("dlq")) != 0 {
+		t.Fatalf("delivered %d times, %d dead-lettered; want delivered once", a.got(id), len(k.topic("dlq")))
+	}
 }

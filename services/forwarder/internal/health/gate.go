@@ -62,6 +62,9 @@ type Verdict struct {
 	Final bool
 	// Counted: a failure that counts against the event's retry budget.
 	Counted bool
+	// Seen is how many deliveries the gate had counted when it judged: pass it to Done of the
+	// event's next attempt as since.
+	Seen uint64
 }
 
 // Config tunes the gate.
@@ -83,7 +86,7 @@ type Ticket struct {
 }
 
 // Seen is how many deliveries the gate had counted when the ticket was handed out: pass it to
-// Done of the event's next attempt as since.
+// Done of the event's first attempt as since.
 func (t Ticket) Seen() uint64 { return t.seen }
 
 type sample struct {
@@ -119,7 +122,7 @@ type Gate struct {
 	run          sameRun
 	refusals     int // Refused answers in a row, lately
 	inFlight     int
-	queue        []chan struct{} // callers waiting for a slot, oldest first
+	queue        []chan wake // callers waiting for a slot, oldest first
 	onChange     func(open bool)
 	limiter      limiter
 }
@@ -169,7 +172,8 @@ func (g *Gate) InFlight() int {
 
 // Acquire waits until an attempt may be made: the circuit is closed and the concurrency limit has
 // room, or the circuit is open and it is this caller's turn to probe. Waiters queue in order and
-// are woken one per free slot (not all at once: thousands may wait at a high limit).
+// a freed slot is handed to the oldest one (thousands may wait at a high limit: they are not all
+// woken for each slot, and none is overtaken by a newcomer).
 func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 	for {
 		if err := ctx.Err(); err != nil {
@@ -180,23 +184,18 @@ func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 		t := Ticket{seen: g.delivered}
 		ok := false
 		switch {
-		case !g.open && g.inFlight < g.limiter.current():
+		case !g.open && len(g.queue) == 0 && g.inFlight < g.limiter.current():
+			g.inFlight++
 			ok = true
 		case g.open && !g.probing && !now.Before(g.nextProbe):
+			g.inFlight++
 			g.probing, t.probe, ok = true, true, true
 		}
 		if ok {
-			g.inFlight++
 			g.mu.Unlock()
-			if g.rps != nil {
-				if err := g.rps.Wait(ctx); err != nil {
-					g.release(t)
-					return Ticket{}, err
-				}
-			}
-			return t, nil
+			return g.paced(ctx, t)
 		}
-		w := make(chan struct{}, 1)
+		w := make(chan wake, 1)
 		g.queue = append(g.queue, w)
 		var timer *time.Timer
 		var probeDue <-chan time.Time
@@ -207,9 +206,10 @@ func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 		g.mu.Unlock()
 
 		var err error
+		var got wake
 		woken := false
 		select {
-		case <-w:
+		case got = <-w:
 			woken = true // wakeLocked took w off the queue
 		case <-probeDue:
 		case <-ctx.Done():
@@ -222,16 +222,40 @@ func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 			g.mu.Lock()
 			if i := slices.Index(g.queue, w); i >= 0 {
 				g.queue = slices.Delete(g.queue, i, i+1)
-			} else if err != nil {
-				// Woken for a slot at the same time as it gave up: pass the wake-up on.
-				g.wakeLocked()
+			} else {
+				got, woken = <-w, true // handed something at the same time
 			}
 			g.mu.Unlock()
+		}
+		if woken && got.granted {
+			if err != nil {
+				g.release(got.ticket) // a slot it will not use goes to the next waiter
+				return Ticket{}, err
+			}
+			return g.paced(ctx, got.ticket)
 		}
 		if err != nil {
 			return Ticket{}, err
 		}
 	}
+}
+
+// wake is what a queued caller is handed: a slot (granted, with its ticket), or a nudge to look
+// again (the circuit opened: time to wait for a probe's turn instead).
+type wake struct {
+	granted bool
+	ticket  Ticket
+}
+
+// paced waits for the requests/s cap, if any, with a slot already taken.
+func (g *Gate) paced(ctx context.Context, t Ticket) (Ticket, error) {
+	if g.rps != nil {
+		if err := g.rps.Wait(ctx); err != nil {
+			g.release(t)
+			return Ticket{}, err
+		}
+	}
+	return t, nil
 }
 
 // release returns a ticket that was never used for a request: no outcome, no sample.
@@ -245,24 +269,27 @@ func (g *Gate) release(t Ticket) {
 	g.mu.Unlock()
 }
 
-// wakeLocked wakes as many queued callers, oldest first, as there are free slots; while the
-// circuit is open and no probe is out, all of them, to wait for the next probe's turn (rare: once
-// per probe).
+// wakeLocked hands each free slot to the oldest queued caller; while the circuit is open and no
+// probe is out, it nudges all of them to wait for the next probe's turn (rare: once per probe).
 func (g *Gate) wakeLocked() {
-	free := len(g.queue)
-	if !g.open {
-		free = g.limiter.current() - g.inFlight
-	} else if g.probing {
-		free = 0
+	if g.open {
+		if !g.probing {
+			for _, w := range g.queue {
+				w <- wake{}
+			}
+			g.queue = g.queue[:0]
+		}
+		return
 	}
-	for ; free > 0 && len(g.queue) > 0; free-- {
-		g.queue[0] <- struct{}{}
+	for len(g.queue) > 0 && g.inFlight < g.limiter.current() {
+		g.inFlight++
+		g.queue[0] <- wake{granted: true, ticket: Ticket{seen: g.delivered}}
 		g.queue = g.queue[1:]
 	}
 }
 
 // Done returns a ticket with the attempt's result and judges it. since is the Seen of the
-// ticket of the event's previous attempt (of this attempt's ticket, for a first attempt): a
+// verdict of the event's previous attempt (of this attempt's ticket, for a first attempt): a
 // failure counts against the event only when a delivery happened since then.
 func (g *Gate) Done(t Ticket, r Report, since uint64) Verdict {
 	g.mu.Lock()
@@ -312,6 +339,7 @@ func (g *Gate) Done(t Ticket, r Report, since uint64) Verdict {
 		}
 		g.limiter.observe(now, r.Outcome, r.Latency, g.inFlight+1)
 	}
+	v.Seen = g.delivered
 	open, reason, limit := g.open, g.reason, g.limiter.current()
 	g.wakeLocked()
 	g.mu.Unlock()

@@ -73,13 +73,85 @@ func TestGateOpensWhenMostRequestsFailAndClosesOnAProbe(t *testing.T) {
 func TestGateCountsAFailureOnlyWhenOthersGotThrough(t *testing.T) {
 	g := newTestGate(nil)
 	g.cfg.MinRequests = 1000
-	v, tk := attempt(t, g, "ev", Failing, 500, 0)
+	v, _ := attempt(t, g, "ev", Failing, 500, 0)
 	if v.Counted {
 		t.Fatal("a failure counted with nothing delivered since the event's previous attempt")
 	}
 	deliverOthers(t, g, 1)
-	if v, _ := attempt(t, g, "ev", Failing, 500, tk.Seen()); !v.Counted {
+	v, _ = attempt(t, g, "ev", Failing, 500, v.Seen)
+	if !v.Counted {
 		t.Fatal("a failure did not count though another event was delivered since")
+	}
+	// Nothing delivered since that attempt was judged: the next failure is not the event's own.
+	if v, _ := attempt(t, g, "ev", Failing, 500, v.Seen); v.Counted {
+		t.Fatal("one delivery counted against two attempts")
+	}
+}
+
+// A delivery during an attempt counts for that attempt only, not for the next one too.
+func TestGateCountsADeliveryDuringAnAttemptOnce(t *testing.T) {
+	g := newTestGate(nil)
+	g.cfg.MinRequests = 1000
+	deliverOthers(t, g, 1)
+	tk, _ := g.Acquire(t.Context())
+	deliverOthers(t, g, 1) // another event delivered while this attempt is out
+	v := g.Done(tk, Report{Outcome: Failing, Status: 503, EventID: "ev"}, tk.Seen())
+	if !v.Counted {
+		t.Fatal("a failure with a delivery during it did not count")
+	}
+	if v, _ := attempt(t, g, "ev", Failing, 503, v.Seen); v.Counted {
+		t.Fatal("the delivery during the first attempt counted against the second as well")
+	}
+}
+
+// A freed slot goes to the caller that waited longest, not to a newcomer.
+func TestGateHandsAFreedSlotToTheOldestWaiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newTestGate(nil)
+		g.cfg.MinRequests = 1000
+		g.limiter.limit = 1
+		held, _ := g.Acquire(t.Context())
+		waiter := make(chan Ticket, 1)
+		go func() {
+			tk, _ := g.Acquire(t.Context())
+			waiter <- tk
+		}()
+		synctest.Wait() // the waiter is queued
+		g.release(held) // the slot frees
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if _, err := g.Acquire(ctx); err == nil {
+			t.Fatal("a newcomer took the slot freed for the waiter")
+		}
+		synctest.Wait()
+		select {
+		case <-waiter:
+		default:
+			t.Fatal("the waiter did not get the freed slot")
+		}
+	})
+}
+
+// A failure during an outage right after a burst of deliveries counts at most once per event:
+// the burst's deliveries happened before the event's attempts, not between them.
+func TestGateOutageRightAfterABurstCountsAtMostOnce(t *testing.T) {
+	g := newTestGate(nil)
+	g.cfg.MinRequests = 1000
+	deliverOthers(t, g, 150)
+	for ev := range 20 {
+		id := "ev-" + string(rune('a'+ev))
+		since := uint64(150)
+		counted := 0
+		for range 5 {
+			v, _ := attempt(t, g, id, Failing, 503, since)
+			since = v.Seen
+			if v.Counted {
+				counted++
+			}
+		}
+		if counted != 0 {
+			t.Fatalf("%s: %d failures counted during an outage", id, counted)
+		}
 	}
 }
 
@@ -157,6 +229,7 @@ func TestGateSameRejectionForEveryEventIsTheDestinations(t *testing.T) {
 func TestGateHoldsCallersAtTheLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newTestGate(nil)
+		g.cfg.MinRequests = 1000
 		g.limiter.limit = 2
 		a, _ := g.Acquire(t.Context())
 		b, _ := g.Acquire(t.Context())
@@ -171,7 +244,8 @@ func TestGateHoldsCallersAtTheLimit(t *testing.T) {
 			t.Fatal("a third caller got through a limit of 2")
 		default:
 		}
-		g.Done(a, Report{Outcome: Healthy, Latency: time.Millisecond}, 0)
+		// A failure does not move the limit: only the freed slot can let the caller through.
+		g.Done(a, Report{Outcome: Failing, Status: 503, Latency: time.Millisecond}, 0)
 		synctest.Wait()
 		select {
 		case err := <-got:
@@ -180,6 +254,9 @@ func TestGateHoldsCallersAtTheLimit(t *testing.T) {
 			}
 		default:
 			t.Fatal("a waiting caller was not woken when a slot freed")
+		}
+		if g.Limit() != 2 {
+			t.Fatalf("limit moved to %d", g.Limit())
 		}
 		g.Done(b, Report{Outcome: Healthy, Latency: time.Millisecond}, 0)
 	})
@@ -204,6 +281,13 @@ func TestGateCancelledProbeDoesNotCloseTheCircuit(t *testing.T) {
 	}
 	if !g.Open() {
 		t.Fatal("a probe that never went out closed the circuit")
+	}
+	// Its probe turn was given back: the next caller probes.
+	g.rps = nil
+	g.nextProbe = time.Now()
+	tk, err := g.Acquire(t.Context())
+	if err != nil || !tk.probe {
+		t.Fatalf("Acquire after a cancelled probe = %+v, %v; want a probe ticket", tk, err)
 	}
 }
 

@@ -81,17 +81,18 @@ type fakeChecker struct{ err error }
 func (c fakeChecker) Ready(context.Context) error { return c.err }
 
 type testServer struct {
-	handler  http.Handler
+	handler  http.Handler // the public port
+	admin    http.Handler // the admin listener
 	registry *prometheus.Registry
 }
 
-func newTestServer(t *testing.T, pub Publisher, checker Checker, produceTimeout time.Duration) testServer {
+func newTestServer(t testing.TB, pub Publisher, checker Checker, produceTimeout time.Duration) testServer {
 	t.Helper()
 	return newTestServerWith(t, pub, checker, produceTimeout, func(*Config) {})
 }
 
 // newTestServerWith lets a test change the configuration before the router is built.
-func newTestServerWith(t *testing.T, pub Publisher, checker Checker, produceTimeout time.Duration, edit func(*Config)) testServer {
+func newTestServerWith(t testing.TB, pub Publisher, checker Checker, produceTimeout time.Duration, edit func(*Config)) testServer {
 	t.Helper()
 	clients, err := auth.ParseClients("web:s3cret-web,app:s3cret-app")
 	if err != nil {
@@ -101,7 +102,6 @@ func newTestServerWith(t *testing.T, pub Publisher, checker Checker, produceTime
 	cfg := Config{
 		Log:            slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Publisher:      pub,
-		Readiness:      checker,
 		Clients:        clients,
 		Tokens:         testTokens,
 		Names:          event.NewNames(event.DefaultNames...),
@@ -117,15 +117,15 @@ func newTestServerWith(t *testing.T, pub Publisher, checker Checker, produceTime
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testServer{handler: h, registry: reg}
+	return testServer{handler: h, admin: NewAdmin(cfg.Log, checker, reg), registry: reg}
 }
 
-func validToken(t *testing.T) string {
+func validToken(t testing.TB) string {
 	t.Helper()
 	return tokenFor(t, "web")
 }
 
-func tokenFor(t *testing.T, clientID string) string {
+func tokenFor(t testing.TB, clientID string) string {
 	t.Helper()
 	token, err := testTokens.Issue(auth.Client{ID: clientID, Scopes: []string{auth.ScopeEventsWrite}}, time.Now())
 	if err != nil {

@@ -57,13 +57,18 @@ func (h *eventsHandler) postBatch(c *gin.Context) {
 	if !ok {
 		return
 	}
+	// The request already paid one event to come in; its size is paid before it is checked,
+	// its items beyond that once they are counted.
+	paid := sizeCost(len(body))
+	if paid > 1 && !h.limiter.take(c, paid-1) {
+		return
+	}
 	items, problem := splitBatch(body)
 	if problem != nil {
 		c.JSON(http.StatusBadRequest, invalidEventBody{Error: "invalid_batch", Fields: []event.FieldError{*problem}})
 		return
 	}
-	// The request already paid one event to come in.
-	if len(items) > 1 && !h.limiter.take(c, len(items)-1) {
+	if len(items) > paid && !h.limiter.take(c, len(items)-paid) {
 		return
 	}
 

@@ -59,6 +59,11 @@ func (h *eventsHandler) post(c *gin.Context) {
 	if !ok {
 		return
 	}
+	// The request paid one event to come in; a large body pays for its size before it is read
+	// any further.
+	if extra := sizeCost(len(body)) - 1; extra > 0 && !h.limiter.take(c, extra) {
+		return
+	}
 
 	raw, err := event.Decode(body, h.names)
 	if err != nil {

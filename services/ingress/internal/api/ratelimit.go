@@ -10,8 +10,20 @@ import (
 	"github.com/martech/eventfwd/services/ingress/internal/ratelimit"
 )
 
+// bytesPerEvent is the body size an event pays for: a body costs one event per 4 KiB started
+// (a valid event, its fields at their longest, is under 3 KiB). So the rate limit bounds the CPU
+// a client can spend, whatever its bodies: a worst-case 1 MiB body, which takes about a thousand
+// times a normal event to read and check, is charged 256 events, valid or not.
+const bytesPerEvent = 4 << 10
+
+// maxExternalBuckets bounds the buckets of users an external provider's tokens name.
+const maxExternalBuckets = 100_000
+
+// sizeCost is what a body of n bytes costs, in events.
+func sizeCost(n int) int { return max(1, (n+bytesPerEvent-1)/bytesPerEvent) }
+
 // eventLimiter is each client's token bucket, counted in events: POST /events costs one, a
-// batch one per item. Every answer on the event routes carries the RateLimit-* headers; a 429
+// batch one per item, and a large body one per 4 KiB (bytesPerEvent) if that is more. Every answer on the event routes carries the RateLimit-* headers; a 429
 // also carries Retry-After.
 type eventLimiter struct {
 	buckets *ratelimit.Keyed
@@ -24,8 +36,8 @@ func newEventLimiter(clients *auth.Clients, def ratelimit.Limit) *eventLimiter {
 		}
 		return def
 	}
-	// Only configured clients get past auth.Require, so the bound is never reached.
-	return &eventLimiter{buckets: ratelimit.NewKeyed(limitFor, len(clients.IDs())+1)}
+	// Configured clients, and the users of an external provider, least recently seen first out.
+	return &eventLimiter{buckets: ratelimit.NewKeyed(limitFor, len(clients.IDs())+maxExternalBuckets)}
 }
 
 // take takes n events from the client's bucket, or answers 429 and reports false.

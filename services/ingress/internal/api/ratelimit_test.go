@@ -21,6 +21,12 @@ func TestEventRateLimit(t *testing.T) {
 		limit, remaining, retry string
 	}
 	single := give{client: "web", path: "/events", body: snakeEvent}
+	// A body of 8 KiB and a bit is charged like 3 events, valid or not (issue 9, item 6: a
+	// 1 MiB body cost as much CPU as hundreds of events and was charged as one).
+	padded := snakeEvent[:len(snakeEvent)-1] + `,"pad":"` + strings.Repeat("x", 8<<10) + `"}`
+	large := give{client: "web", path: "/events", body: padded}
+	largeInvalid := give{client: "web", path: "/events", body: `{"pad":"` + strings.Repeat("x", 8<<10) + `"}`}
+	largeBatch := give{client: "web", path: "/events/batch", body: "[" + padded + "]"}
 	tests := []struct {
 		name string
 		give []give
@@ -60,11 +66,36 @@ func TestEventRateLimit(t *testing.T) {
 				{status: 429, limit: "3", remaining: "0", retry: "10"},
 			},
 		},
+		{
+			name: "a large body costs an event per 4 KiB",
+			give: []give{large, single},
+			want: []want{
+				{status: 202, limit: "3", remaining: "0"},
+				{status: 429, limit: "3", remaining: "0", retry: "10"},
+			},
+		},
+		{
+			name: "a large invalid body costs as much",
+			give: []give{largeInvalid, single},
+			want: []want{
+				{status: 400, limit: "3", remaining: "0"},
+				{status: 429, limit: "3", remaining: "0", retry: "10"},
+			},
+		},
+		{
+			name: "a large batch of one event costs its size",
+			give: []give{largeBatch, single},
+			want: []want{
+				{status: 200, limit: "3", remaining: "0"},
+				{status: 429, limit: "3", remaining: "0", retry: "10"},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newTestServerWith(t, &fakePublisher{}, fakeChecker{}, time.Second, func(c *Config) {
 				c.EventLimit = ratelimit.Limit{Rate: 0.1, Burst: 3}
+				c.MaxBodyBytes = 64 << 10
 			})
 			for i, g := range tt.give {
 				req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, g.path, strings.NewReader(g.body))

@@ -11,7 +11,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/services/ingress/internal/auth"
@@ -22,7 +21,6 @@ import (
 type Config struct {
 	Log       *slog.Logger
 	Publisher Publisher
-	Readiness Checker
 	Clients   *auth.Clients
 	Tokens    *auth.Tokens
 	// Names are the accepted event_name values.
@@ -34,15 +32,19 @@ type Config struct {
 	EventLimit ratelimit.Limit
 	// TokenLimit bounds token requests per IP address and per client id.
 	TokenLimit ratelimit.Limit
+	// TrustedProxies are the addresses and CIDRs of the proxies whose X-Forwarded-For (or
+	// X-Real-IP) names the client; without them the peer's address is the client's.
+	TrustedProxies []string
 	// CORSOrigins are the browser origins allowed to call the API; none turns CORS off.
 	CORSOrigins []string
 	// OpenAPI is the API's OpenAPI document, served at GET /openapi.json.
 	OpenAPI []byte
-	// Registry receives the HTTP metrics and is what GET /metrics serves.
+	// Registry receives the HTTP metrics; the admin listener serves it (NewAdmin).
 	Registry *prometheus.Registry
 }
 
-// New returns the ingress's HTTP handler.
+// New returns the ingress's public HTTP handler. Readiness and metrics are on the admin
+// listener (NewAdmin); /healthz is on both, for load balancers that probe the public port.
 func New(cfg Config) (http.Handler, error) {
 	m, err := newHTTPMetrics(cfg.Registry)
 	if err != nil {
@@ -54,8 +56,9 @@ func New(cfg Config) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	// Not behind a proxy we know: ClientIP must not believe X-Forwarded-For.
-	if err := r.SetTrustedProxies(nil); err != nil {
+	// ClientIP believes X-Forwarded-For only from these peers, walking it from the right past
+	// the trusted proxies; with none, it is the peer's address.
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("set trusted proxies: %w", err)
 	}
 	r.Use(requestID(), accessLog(cfg.Log, m), recovery(cfg.Log))
@@ -65,9 +68,7 @@ func New(cfg Config) (http.Handler, error) {
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, errorBody{Error: "not_found"}) })
 	r.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, errorBody{Error: "method_not_allowed"}) })
 
-	r.GET("/healthz", healthz)
-	r.GET("/readyz", readyz(cfg.Log, cfg.Readiness))
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+	r.GET("/healthz", gin.WrapF(healthz))
 	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", cfg.OpenAPI) })
 
 	r.POST("/auth/token", auth.TokenHandler(cfg.Log, cfg.Clients, cfg.Tokens, auth.NewGuard(cfg.TokenLimit)))

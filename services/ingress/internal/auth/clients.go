@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -268,24 +269,36 @@ func (c *Clients) Authenticate(id, secret string) (Client, bool) {
 
 // AuthenticateKnown is Authenticate without bcrypt work: it accepts only a secret already known
 // good, the digest of an AUTH_CLIENTS secret or the secret bcrypt last accepted for a file
-// client. The token endpoint uses it for a client id whose failure budget is spent, so that
-// guesses cannot lock the client out nor make bcrypt run.
+// client. The token endpoint tries it first, so that a client whose secret was verified once is
+// never held up by the budgets and the bounded bcrypt slots that guesses run into. It hashes the
+// secret whether or not the id exists, so that its time tells nothing either.
 func (c *Clients) AuthenticateKnown(id, secret string) (Client, bool) {
-	cl, known := c.byID[id]
-	if !known {
-		return Client{}, false
-	}
 	got := sha256.Sum256([]byte(secret))
-	want := &cl.digest
-	if cl.hash != nil {
-		if want = cl.verified.Load(); want == nil {
-			return Client{}, false
+	cl, known := c.byID[id]
+	want := &c.decoyDigest
+	if known {
+		want = &cl.digest
+		if cl.hash != nil {
+			if want = cl.verified.Load(); want == nil {
+				want = &c.decoyDigest
+			}
 		}
 	}
-	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !known {
 		return Client{}, false
 	}
 	return cl.Client, true
+}
+
+// LogAttr is how a client id taken from a request is logged: as it is when it is configured;
+// otherwise only a short hash and its length, because an unknown "id" may be anything: a
+// secret pasted in the wrong field, or 60 KB of junk.
+func (c *Clients) LogAttr(id string) slog.Attr {
+	if _, known := c.byID[id]; known {
+		return slog.String("client_id", id)
+	}
+	sum := sha256.Sum256([]byte(id))
+	return slog.String("unknown_client_id", fmt.Sprintf("sha256:%x, %d bytes", sum[:4], len(id)))
 }
 
 // Lookup returns the client with this id.

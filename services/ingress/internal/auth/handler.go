@@ -1,16 +1,22 @@
 package auth
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/martech/eventfwd/services/ingress/internal/ratelimit"
 )
@@ -51,53 +57,121 @@ type credentials struct {
 	basic      bool // sent with HTTP Basic; a 401 then says so in WWW-Authenticate
 }
 
-// maxGuardKeys bounds how many IP addresses the Guard tracks at once.
-const maxGuardKeys = 10000
+// maxGuardKeys bounds how many addresses, and how many (client id, address) pairs, the Guard
+// tracks; past it the least recently used is forgotten.
+const maxGuardKeys = 100_000
 
-// unknownClientKey is the one failure bucket all unknown client ids share, so that made-up ids
-// cannot fill the Guard.
-const unknownClientKey = "\x00unknown"
+// maxKeyedIDBytes is the longest client id kept whole in a budget key; a longer one (at most a
+// request's 64 KiB) is kept as its SHA-256, so the Guard's memory stays bounded.
+const maxKeyedIDBytes = 64
 
-// Guard limits token requests per IP address, and failed authentications per client id, so
-// that secrets cannot be guessed at speed and bcrypt cannot be made to burn the CPU. Only
-// failures spend a client id's budget: otherwise anyone could lock a client out of tokens by
-// sending its id with wrong secrets.
+// Guard bounds the token endpoint's work, whatever the number of sources:
+//   - every address has a budget of token requests;
+//   - every (client id, address) pair has a budget of secret checks, spent before a check runs
+//     and only when it must run (a secret already known good costs no bcrypt): guesses from
+//     elsewhere never spend a real client's budget, so they cannot lock it out, and unknown ids
+//     are budgeted exactly like known ones, so a 429 tells nothing about whether an id exists;
+//   - every client id has a budget of secret checks too; once guesses from many addresses have
+//     spent it, an address that failed for that id within the last minute is refused at once,
+//     while one that did not (such as the real client's) is still checked;
+//   - at most a few secrets are checked at once, the rest answered 503 at once, so a flood of
+//     guesses from many addresses costs a bounded share of the CPU. A 503 counts no failure.
 type Guard struct {
-	byIP, failures *ratelimit.Keyed
+	byAddr, checks, idChecks *ratelimit.Keyed
+	// failed is when each (client id, address) pair last failed a check.
+	failed *failures
+	// verifying holds a slot per secret check under way.
+	verifying chan struct{}
 }
 
-// NewGuard returns a Guard giving each IP address, and each client id's failures, a bucket of
-// shape l.
+// failurePenalty is how long an address that failed a check for a client id under attack is
+// refused further checks for it.
+const failurePenalty = time.Minute
+
+// NewGuard returns a Guard giving each address, each (client id, address) pair and each client
+// id a bucket of shape l.
 func NewGuard(l ratelimit.Limit) *Guard {
 	limitFor := func(string) ratelimit.Limit { return l }
 	return &Guard{
-		byIP:     ratelimit.NewKeyed(limitFor, maxGuardKeys),
-		failures: ratelimit.NewKeyed(limitFor, maxGuardKeys),
+		byAddr:    ratelimit.NewKeyed(limitFor, maxGuardKeys),
+		checks:    ratelimit.NewKeyed(limitFor, maxGuardKeys),
+		idChecks:  ratelimit.NewKeyed(limitFor, maxGuardKeys),
+		failed:    newFailures(maxGuardKeys),
+		verifying: make(chan struct{}, defaultMaxVerifying()),
 	}
 }
 
-// failureKey is the failure bucket of a client id: its own when configured, else the shared one.
-func failureKey(clients *Clients, id string) string {
-	if _, known := clients.Lookup(id); known {
-		return id
+// reserveCheck takes the budgets a secret check of id from source spends, before it runs, or
+// returns the refusal to answer.
+func (g *Guard) reserveCheck(source, id string, now time.Time) (ratelimit.Decision, bool) {
+	pair := checkKey(source, id)
+	d := g.checks.Take(pair, 1, now)
+	if !d.Allowed {
+		return d, false
 	}
-	return unknownClientKey
+	perID := g.idChecks.Take(checkKey("", id), 1, now)
+	if since := g.failed.since(pair, now); !perID.Allowed && since < failurePenalty {
+		perID.RetryAfter = max(perID.RetryAfter, failurePenalty-since)
+		return perID, false
+	}
+	return d, true
+}
+
+// failures remembers when each key last failed; the least recently failed is forgotten first.
+type failures struct {
+	mu   sync.Mutex
+	last *simplelru.LRU[string, time.Time]
+}
+
+func newFailures(size int) *failures {
+	last, err := simplelru.NewLRU[string, time.Time](size, nil)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return &failures{last: last}
+}
+
+func (f *failures) mark(key string, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last.Add(key, now)
+}
+
+// since is how long ago key last failed; forever when it never did.
+func (f *failures) since(key string, now time.Time) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t, ok := f.last.Peek(key); ok {
+		return now.Sub(t)
+	}
+	return math.MaxInt64
+}
+
+// checkKey is the budget key of secret checks for a client id from a source.
+func checkKey(source, id string) string {
+	if len(id) > maxKeyedIDBytes {
+		sum := sha256.Sum256([]byte(id))
+		id = "sha256:" + hex.EncodeToString(sum[:16])
+	}
+	return source + " " + id
 }
 
 // TokenHandler serves POST /auth/token: the OAuth2 client-credentials grant. Credentials come as
 // JSON ({"client_id","client_secret"} or camelCase), as a form
 // (grant_type=client_credentials&client_id=..&client_secret=..) or with HTTP Basic (then with
-// no body at all if need be). Requests beyond the Guard's limits get 429 with Retry-After; past
-// a client id's failure limit, only a secret known good without bcrypt is still checked.
+// no body at all if need be). Requests beyond the Guard's budgets get 429 with Retry-After, and
+// 503 with Retry-After when its secret-check slots are all busy.
 func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Guard) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		ctx := c.Request.Context()
 		// Tokens must not be cached anywhere (RFC 6749 section 5.1); errors neither.
 		c.Header("Cache-Control", "no-store")
 		c.Header("Pragma", "no-cache")
 
 		now := time.Now()
-		if d := guard.byIP.Take(c.ClientIP(), 1, now); !d.Allowed {
-			log.InfoContext(c.Request.Context(), "token request limited", "ip", c.ClientIP())
+		source := ratelimit.SourceKey(c.ClientIP())
+		if d := guard.byAddr.Take(source, 1, now); !d.Allowed {
+			log.InfoContext(ctx, "token request limited", "ip", c.ClientIP())
 			tooManyRequests(c, d)
 			return
 		}
@@ -112,22 +186,30 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Gua
 			return
 		}
 
-		key := failureKey(clients, creds.id)
-		authenticate := clients.Authenticate
-		d := guard.failures.Peek(key, 1, now)
-		if !d.Allowed {
-			// Too many failures: only a secret known good without bcrypt gets through.
-			authenticate = clients.AuthenticateKnown
-		}
-		client, ok := authenticate(creds.id, creds.secret)
-		if !ok && !d.Allowed {
-			log.InfoContext(c.Request.Context(), "token request limited", "client_id", creds.id)
-			tooManyRequests(c, d)
-			return
+		// A secret known good costs a hash, not bcrypt: no budget is spent on it.
+		client, ok := clients.AuthenticateKnown(creds.id, creds.secret)
+		if !ok {
+			// The budget is taken before the check runs, so concurrent requests cannot all
+			// pass a check made before bcrypt and spend it after.
+			if d, ok := guard.reserveCheck(source, creds.id, now); !ok {
+				log.InfoContext(ctx, "token request limited", "ip", c.ClientIP(), clients.LogAttr(creds.id))
+				tooManyRequests(c, d)
+				return
+			}
+			select {
+			case guard.verifying <- struct{}{}:
+			default:
+				log.InfoContext(ctx, "token request refused: secret checks busy", "ip", c.ClientIP(), clients.LogAttr(creds.id))
+				c.Header("Retry-After", "1")
+				c.JSON(http.StatusServiceUnavailable, ErrorResponse{Error: "temporarily_unavailable", Description: "too many token requests are being checked; retry later"})
+				return
+			}
+			client, ok = clients.Authenticate(creds.id, creds.secret)
+			<-guard.verifying
 		}
 		if !ok {
-			guard.failures.Take(key, 1, now)
-			log.InfoContext(c.Request.Context(), "token refused", "client_id", creds.id)
+			guard.failed.mark(checkKey(source, creds.id), now)
+			log.InfoContext(ctx, "token refused", "ip", c.ClientIP(), clients.LogAttr(creds.id))
 			if creds.basic {
 				c.Header("WWW-Authenticate", `Basic realm="eventfwd"`)
 			}
@@ -137,7 +219,7 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Gua
 
 		token, err := tokens.Issue(client, now)
 		if err != nil {
-			log.ErrorContext(c.Request.Context(), "issue token", "client_id", creds.id, "err", err)
+			log.ErrorContext(ctx, "issue token", "client_id", client.ID, "err", err)
 			c.JSON(http.StatusInternalServerError, ErrorResponse{Error: "server_error"})
 			return
 		}
@@ -242,3 +324,7 @@ func firstNonEmpty(a, b string) string {
 	}
 	return b
 }
+
+// defaultMaxVerifying is how many secrets are checked at once: half the cores, so that bcrypt
+// under a flood of guesses leaves the other half to events and probes.
+func defaultMaxVerifying() int { return max(1, runtime.GOMAXPROCS(0)/2) }

@@ -9,9 +9,12 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/martech/eventfwd/services/ingress/internal/ratelimit"
 )
@@ -238,25 +241,37 @@ func TestTokenHandlerGuard(t *testing.T) {
 			want: []int{refused, refused, limited},
 		},
 		{
+			// Each source has its own budget per client id: guesses from elsewhere cannot
+			// spend the real client's (the global cap on secret checks bounds their total).
 			name: "one client, many ips, guessing",
 			give: []give{{"10.0.0.1", "web", "a"}, {"10.0.0.2", "web", "b"}, {"10.0.0.3", "web", "c"}},
-			want: []int{refused, refused, limited},
+			want: []int{refused, refused, refused},
 		},
 		{
-			name: "right secret gets through a spent failure budget",
+			name: "right secret gets through others' guesses",
 			give: []give{{"10.0.0.1", "web", "a"}, {"10.0.0.2", "web", "b"}, {"10.0.0.3", "web", "s3cret-web"}, {"10.0.0.4", "app", "s3cret-app"}},
 			want: []int{refused, refused, ok, ok},
 		},
 		{
 			name: "successes spend no failure budget",
-			give: []give{{"10.0.0.1", "web", "s3cret-web"}, {"10.0.0.2", "web", "s3cret-web"}, {"10.0.0.3", "web", "s3cret-web"},
-				{"10.0.0.4", "web", "a"}, {"10.0.0.5", "web", "b"}, {"10.0.0.6", "web", "c"}},
-			want: []int{ok, ok, ok, refused, refused, limited},
+			give: []give{{"10.0.0.1", "web", "s3cret-web"}, {"10.0.0.1", "web", "a"}, {"10.0.0.2", "web", "s3cret-web"},
+				{"10.0.0.2", "web", "b"}, {"10.0.0.2", "web", "c"}},
+			want: []int{ok, refused, ok, refused, limited},
 		},
 		{
-			name: "unknown ids share one failure budget",
+			// Once guesses from many addresses spent the id's budget, an address that failed
+			// for it lately is refused, one that never did is still checked.
+			name: "id under attack: only addresses without failures are checked",
+			give: []give{{"10.0.0.1", "web", "a"}, {"10.0.0.2", "web", "b"}, {"10.0.0.1", "web", "c"},
+				{"10.0.0.3", "web", "d"}, {"10.0.0.4", "web", "s3cret-web"}},
+			want: []int{refused, refused, limited, refused, ok},
+		},
+		{
+			// Unknown ids are budgeted like known ones, so that a 429 tells nothing about
+			// whether an id exists.
+			name: "unknown and known ids answer alike",
 			give: []give{{"10.0.0.1", "nobody1", "a"}, {"10.0.0.2", "nobody2", "b"}, {"10.0.0.3", "nobody3", "c"}, {"10.0.0.4", "web", "d"}},
-			want: []int{refused, refused, limited, refused},
+			want: []int{refused, refused, refused, refused},
 		},
 	}
 	for _, tt := range tests {
@@ -286,15 +301,20 @@ func TestTokenHandlerGuardFileClient(t *testing.T) {
 		want []int
 	}{
 		{
-			name: "secret verified before gets through a spent budget",
-			give: []guardRequest{{"10.0.0.1", "dash", "s3cret-dash"}, {"10.0.0.2", "dash", "a"}, {"10.0.0.3", "dash", "b"},
-				{"10.0.0.4", "dash", "s3cret-dash"}, {"10.0.0.5", "dash", "c"}},
-			want: []int{http.StatusOK, http.StatusUnauthorized, http.StatusUnauthorized, http.StatusOK, http.StatusTooManyRequests},
+			name: "secret verified before gets through from another address",
+			give: []guardRequest{{"10.0.0.1", "dash", "s3cret-dash"}, {"10.0.0.2", "dash", "a"}, {"10.0.0.2", "dash", "b"},
+				{"10.0.0.2", "dash", "s3cret-dash"}, {"10.0.0.4", "dash", "s3cret-dash"}},
+			// The first check spent one of the id's two; the third request is a second failure
+			// from 10.0.0.2 once the id's budget is spent.
+			want: []int{http.StatusOK, http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusTooManyRequests, http.StatusOK},
 		},
 		{
-			name: "secret never verified: refused past the budget",
-			give: []guardRequest{{"10.0.0.1", "dash2", "a"}, {"10.0.0.2", "dash2", "b"}, {"10.0.0.3", "dash2", "s3cret-dash"}},
-			want: []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests},
+			// Guesses from other addresses cannot lock the client out, even before its
+			// secret was ever verified (issue 9, item 2).
+			name: "secret never verified: others' guesses do not lock it out",
+			give: []guardRequest{{"10.0.0.1", "dash2", "a"}, {"10.0.0.1", "dash2", "b"}, {"10.0.0.1", "dash2", "c"},
+				{"10.0.0.2", "dash2", "d"}, {"10.0.0.3", "dash2", "s3cret-dash"}},
+			want: []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusUnauthorized, http.StatusOK},
 		},
 	}
 	for _, tt := range tests {
@@ -329,4 +349,104 @@ func guardStatuses(t *testing.T, clients *Clients, reqs []guardRequest) []int {
 		}
 	}
 	return got
+}
+
+// fileClients is one file client, dash, whose secret is s3cret-dash (bcrypt).
+func fileClients(t *testing.T) *Clients {
+	t.Helper()
+	clients, err := ParseClientsFile([]byte(fmt.Sprintf(`{"clients":[{"id":"dash","secret_hash":%q}]}`, dashHash())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clients
+}
+
+// tokenRequest sends one JSON token request from ip and returns the answer.
+func sendTokenRequest(t *testing.T, srv http.Handler, ip, id, secret string) *httptest.ResponseRecorder {
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/auth/token",
+		strings.NewReader(`{"client_id":"`+id+`","client_secret":"`+secret+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = ip + ":40000"
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestTokenHandlerBoundsSecretChecks sends wrong secrets for one client from many addresses at
+// once: however many sources there are, only a few secrets are checked at a time, and the rest
+// are answered at once instead of queueing for bcrypt (issue 9, item 1: 100 addresses got 1,183
+// bcrypt runs for one client id, the failure budget being checked before bcrypt and spent
+// after it).
+func TestTokenHandlerBoundsSecretChecks(t *testing.T) {
+	srv, _ := newGuardedTokenServer(t, fileClients(t), ratelimit.Limit{Rate: 1.0 / 60, Burst: 3})
+	const n = 48
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			codes <- sendTokenRequest(t, srv, fmt.Sprintf("10.1.%d.%d", i/200, i%200+1), "dash", "wrong").Code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	checked := 0
+	for code := range codes {
+		switch code {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		default:
+			t.Errorf("status %d, want 401, 429 or 503", code)
+		}
+	}
+	// All requests arrive within a bcrypt run or two; a slot may free up once or twice.
+	if limit := 3 * defaultMaxVerifying(); checked > limit {
+		t.Errorf("%d of %d secrets were checked (401), want at most %d", checked, n, limit)
+	}
+}
+
+// TestTokenHandlerUnknownIDsTakeAsLong checks that a wrong secret is not refused faster for an
+// unknown id than for a file client's id: both run bcrypt. (A lower bound only: a loaded
+// machine makes everything slower, never faster.)
+func TestTokenHandlerUnknownIDsTakeAsLong(t *testing.T) {
+	srv, _ := newGuardedTokenServer(t, fileClients(t), ratelimit.Limit{Rate: 1000, Burst: 1000})
+	bcryptRun := time.Hour
+	for range 3 {
+		start := time.Now()
+		_ = bcrypt.CompareHashAndPassword([]byte(dashHash()), []byte("wrong"))
+		bcryptRun = min(bcryptRun, time.Since(start))
+	}
+	for i, id := range []string{"dash", "nobody", "web"} {
+		start := time.Now()
+		if rec := sendTokenRequest(t, srv, fmt.Sprintf("10.2.0.%d", i+1), id, "wrong"); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("%s: status %d, want 401", id, rec.Code)
+		}
+		if took := time.Since(start); took < bcryptRun/2 {
+			t.Errorf("a wrong secret for %q is refused in %s; a bcrypt run takes %s", id, took, bcryptRun)
+		}
+	}
+}
+
+// TestTokenHandlerLogsOnlyKnownIDs checks that an unknown client id, which may be a secret sent
+// in the wrong field, never reaches the log as it was sent.
+func TestTokenHandlerLogsOnlyKnownIDs(t *testing.T) {
+	clients, err := ParseClients("web:s3cret-web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	r := gin.New()
+	r.POST("/auth/token", TokenHandler(slog.New(slog.NewJSONHandler(&logs, nil)), clients, newTestTokens(),
+		NewGuard(ratelimit.Limit{Rate: 1000, Burst: 1000})))
+	swapped := "s3cret-web-pasted-as-the-id"
+	for _, id := range []string{"web", swapped, strings.Repeat("x", 5000)} {
+		sendTokenRequest(t, r, "10.3.0.1", id, "wrong")
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"client_id":"web"`) {
+		t.Errorf("the log does not name the known client web:\n%s", out)
+	}
+	if strings.Contains(out, swapped) || strings.Contains(out, "xxxxxxxxxxxxxxxx") {
+		t.Errorf("the log shows an unknown client id as sent:\n%s", out)
+	}
 }

@@ -71,6 +71,7 @@ func TestRequire(t *testing.T) {
 		{name: "another scope", give: "Bearer " + otherScope, want: forbidden},
 		{name: "scope no longer configured for the client", give: "Bearer " + scopeRemoved, want: forbidden},
 		{name: "client no longer configured", give: "Bearer " + removed, want: refused("token is invalid")},
+		{name: "far longer than any token", give: "Bearer " + strings.Repeat("a", maxTokenBytes+1), want: refused("token is too long")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,6 +24,9 @@ var ErrInvalidToken = errors.New("invalid token")
 type Claims struct {
 	ClientID string
 	Scopes   []string
+	// External is set for a token an external provider issued (ClientID is then
+	// ExternalPrefix + its subject): no configured client stands behind it.
+	External bool
 }
 
 // HasScope reports whether the token grants scope.
@@ -37,6 +41,33 @@ type tokenClaims struct {
 	Scope string `json:"scope,omitempty"`
 }
 
+// UnmarshalJSON reads the claims strictly: exp, nbf and iat must be JSON numbers (golang-jwt
+// also takes a string of digits for them).
+func (c *tokenClaims) UnmarshalJSON(data []byte) error {
+	var dates struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if err := json.Unmarshal(data, &dates); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", dates.Exp}, {"nbf", dates.Nbf}, {"iat", dates.Iat}} {
+		if len(d.raw) > 0 && string(d.raw) != "null" && !isJSONNumber(d.raw) {
+			return fmt.Errorf("%s is not a number", d.name)
+		}
+	}
+	type plain tokenClaims // without this method
+	return json.Unmarshal(data, (*plain)(c))
+}
+
+func isJSONNumber(raw json.RawMessage) bool {
+	return raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9')
+}
+
 // maxVerifiedTokens bounds the cache of verified tokens; past it the cache starts over.
 const maxVerifiedTokens = 10000
 
@@ -48,6 +79,8 @@ type Tokens struct {
 	audience string
 	ttl      time.Duration
 	parser   *jwt.Parser
+	// external, when set, verifies the tokens of an outside provider (AcceptExternal).
+	external *External
 
 	// verified remembers the tokens that passed, until they expire: a client sends the same
 	// token with every request for an hour, and parsing and checking it again each time cost
@@ -79,9 +112,15 @@ func NewTokens(keys *Keys, issuer, audience string, ttl time.Duration) *Tokens {
 			jwt.WithNotBeforeRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(Leeway),
+			// Base64 with stray bits is refused: one token, one spelling.
+			jwt.WithStrictDecoding(),
 		),
 	}
 }
+
+// AcceptExternal makes Verify accept the access tokens e verifies besides our own: a token
+// signed with another algorithm than our HS256 goes to e. Call it before serving.
+func (t *Tokens) AcceptExternal(e *External) { t.external = e }
 
 // TTL is how long an issued token is valid.
 func (t *Tokens) TTL() time.Duration { return t.ttl }
@@ -124,7 +163,11 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 		return v.claims, nil
 	}
 
-	claims, expiresAt, err := t.verify(token)
+	verify := t.verify
+	if t.external != nil && headerAlg(token) != jwt.SigningMethodHS256.Alg() {
+		verify = t.external.verify
+	}
+	claims, expiresAt, err := verify(token)
 	if err != nil {
 		return Claims{}, err
 	}

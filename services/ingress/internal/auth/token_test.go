@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +163,11 @@ func TestTokensVerify(t *testing.T) {
 		{name: "missing nbf", give: sign(t, jwt.SigningMethodHS256, testKey, withClaims(func(c *tokenClaims) { c.NotBefore = nil })), wantErr: true},
 		{name: "missing iat", give: sign(t, jwt.SigningMethodHS256, testKey, withClaims(func(c *tokenClaims) { c.IssuedAt = nil })), wantErr: true},
 		{name: "no subject", give: sign(t, jwt.SigningMethodHS256, testKey, withClaims(func(c *tokenClaims) { c.Subject = "" })), wantErr: true},
+		{name: "exp a string", give: signMap(t, map[string]any{"exp": fmt.Sprint(time.Now().Add(time.Hour).Unix())}), wantErr: true},
+		{name: "nbf a string", give: signMap(t, map[string]any{"nbf": fmt.Sprint(time.Now().Unix())}), wantErr: true},
+		{name: "iat a string", give: signMap(t, map[string]any{"iat": fmt.Sprint(time.Now().Unix())}), wantErr: true},
+		{name: "numbers as numbers", give: signMap(t, nil), wantSub: "web"},
+		{name: "signature with stray trailing bits", give: strayBits(valid), wantErr: true},
 		{name: "garbage", give: "not.a.token", wantErr: true},
 		{name: "empty", give: "", wantErr: true},
 	}
@@ -181,6 +188,24 @@ func TestTokensVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signMap signs valid claims for "web" as a map, with the entries of edit put over them.
+func signMap(t *testing.T, edit map[string]any) string {
+	t.Helper()
+	now := time.Now()
+	c := jwt.MapClaims{"iss": testIssuer, "sub": "web", "aud": testAudience, "scope": ScopeEventsWrite,
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	maps.Copy(c, edit)
+	return sign(t, jwt.SigningMethodHS256, testKey, c)
+}
+
+// strayBits sets the unused low bits of the signature's last base64 character: the same bytes
+// to a lenient decoder, a different token to a strict one.
+func strayBits(token string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, token[len(token)-1])
+	return token[:len(token)-1] + string(alphabet[last|1])
 }
 
 func mustIssue(t *testing.T, tokens *Tokens, at time.Time) string {

@@ -6,10 +6,12 @@ package ratelimit
 import (
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/time/rate"
 )
 
@@ -31,19 +33,23 @@ type Decision struct {
 }
 
 // Keyed is a set of buckets, one per key, created on first use. It holds at most max buckets:
-// when full it forgets the buckets that have refilled (a full bucket is the same as a new one),
-// and refuses new keys while none has, so that made-up keys cannot grow it without end.
+// past that it forgets the least recently used one, whose key starts over with a full bucket if
+// it comes back. Made-up keys therefore cannot grow it, nor keep newcomers out: a key in use
+// stays, a key that was quiet longest goes.
 type Keyed struct {
 	limitFor func(key string) Limit
-	max      int
 
 	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
+	buckets *simplelru.LRU[string, *rate.Limiter]
 }
 
-// NewKeyed returns buckets shaped by limitFor, at most max of them.
-func NewKeyed(limitFor func(key string) Limit, max int) *Keyed {
-	return &Keyed{limitFor: limitFor, max: max, buckets: make(map[string]*rate.Limiter)}
+// NewKeyed returns buckets shaped by limitFor, at most size of them (at least one).
+func NewKeyed(limitFor func(key string) Limit, size int) *Keyed {
+	buckets, err := simplelru.NewLRU[string, *rate.Limiter](max(1, size), nil)
+	if err != nil {
+		panic(err) // only for a size below 1, ruled out above
+	}
+	return &Keyed{limitFor: limitFor, buckets: buckets}
 }
 
 // Take takes n tokens from key's bucket if it holds them, and takes nothing otherwise.
@@ -51,18 +57,11 @@ func (k *Keyed) Take(key string, n int, now time.Time) Decision {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 
-	lim, ok := k.buckets[key]
+	lim, ok := k.buckets.Get(key)
 	if !ok {
-		if len(k.buckets) >= k.max {
-			k.forgetFull(now)
-		}
 		l := k.limitFor(key)
-		if len(k.buckets) >= k.max {
-			// Every known key is busy: refuse the newcomer rather than grow.
-			return Decision{Limit: l.Burst, RetryAfter: time.Second, Reset: time.Second}
-		}
 		lim = rate.NewLimiter(rate.Limit(l.Rate), l.Burst)
-		k.buckets[key] = lim
+		k.buckets.Add(key, lim)
 	}
 
 	allowed := lim.AllowN(now, n)
@@ -84,36 +83,11 @@ func (k *Keyed) Take(key string, n int, now time.Time) Decision {
 	return d
 }
 
-// Peek reports what Take(key, n, now) would decide, and takes nothing. A key without a bucket
-// has a full one, and Peek does not create it.
-func (k *Keyed) Peek(key string, n int, now time.Time) Decision {
+// Len is how many keys have a bucket.
+func (k *Keyed) Len() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-
-	lim, ok := k.buckets[key]
-	if !ok {
-		l := k.limitFor(key)
-		return Decision{Allowed: n <= l.Burst, Limit: l.Burst, Remaining: l.Burst}
-	}
-	tokens := lim.TokensAt(now)
-	d := Decision{
-		Allowed:   float64(n) <= tokens,
-		Limit:     lim.Burst(),
-		Remaining: max(0, int(math.Floor(tokens))),
-		Reset:     seconds(float64(lim.Burst())-tokens, lim.Limit()),
-	}
-	if !d.Allowed {
-		d.RetryAfter = seconds(float64(n)-tokens, lim.Limit())
-	}
-	return d
-}
-
-func (k *Keyed) forgetFull(now time.Time) {
-	for key, lim := range k.buckets {
-		if lim.TokensAt(now) >= float64(lim.Burst()) {
-			delete(k.buckets, key)
-		}
-	}
+	return k.buckets.Len()
 }
 
 // seconds is how long r needs to refill tokens.
@@ -137,4 +111,20 @@ func (d Decision) SetHeaders(h http.Header) {
 
 func ceilSeconds(d time.Duration) int64 {
 	return int64(math.Ceil(d.Seconds()))
+}
+
+// SourceKey is the bucket key of a client address: an IPv4 address as it is, an IPv6 address
+// by its /64, the block one subscriber usually gets (one host can pick any of its 2^64
+// addresses). Anything unparsable is its own key.
+func SourceKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	prefix, _ := addr.WithZone("").Prefix(64) // cannot fail for an IPv6 address without zone
+	return prefix.String()
 }

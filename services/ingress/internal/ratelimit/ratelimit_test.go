@@ -37,14 +37,18 @@ func TestKeyedTake(t *testing.T) {
 			want: []Decision{{Limit: 4, Remaining: 4, RetryAfter: 0}},
 		},
 		{
-			name: "full: forgets refilled buckets, refuses new keys while all are busy",
+			// A table full of busy keys must not refuse a newcomer: the least recently used
+			// key is forgotten instead (its bucket starts over full if it comes back).
+			name: "full: evicts the least recently used key",
 			max:  2,
-			give: []take{{"a", 1, 0}, {"b", 1, 0}, {"c", 1, 0}, {"c", 1, time.Second}},
+			give: []take{{"a", 4, 0}, {"b", 4, 0}, {"a", 1, 0}, {"c", 1, 0}, {"b", 1, 0}, {"c", 1, 0}},
 			want: []Decision{
+				{Allowed: true, Limit: 4, Remaining: 0, Reset: 2 * time.Second},
+				{Allowed: true, Limit: 4, Remaining: 0, Reset: 2 * time.Second},
+				{Limit: 4, Remaining: 0, Reset: 2 * time.Second, RetryAfter: 500 * time.Millisecond},
 				{Allowed: true, Limit: 4, Remaining: 3, Reset: 500 * time.Millisecond},
-				{Allowed: true, Limit: 4, Remaining: 3, Reset: 500 * time.Millisecond},
-				{Limit: 4, Reset: time.Second, RetryAfter: time.Second},
-				{Allowed: true, Limit: 4, Remaining: 3, Reset: 500 * time.Millisecond},
+				{Allowed: true, Limit: 4, Remaining: 3, Reset: 500 * time.Millisecond}, // b was evicted, a goes
+				{Allowed: true, Limit: 4, Remaining: 2, Reset: time.Second},            // c was kept
 			},
 		},
 	}
@@ -55,33 +59,6 @@ func TestKeyedTake(t *testing.T) {
 				if got := k.Take(g.key, g.n, start.Add(g.at)); got != tt.want[i] {
 					t.Errorf("take %d: got %+v, want %+v", i, got, tt.want[i])
 				}
-			}
-		})
-	}
-}
-
-func TestKeyedPeek(t *testing.T) {
-	start := time.Unix(1_700_000_000, 0)
-	tests := []struct {
-		name  string
-		taken int           // taken from "a" at start
-		give  string        // key peeked at
-		at    time.Duration // after start
-		want  Decision
-	}{
-		{name: "unknown key is full", taken: 0, give: "b", want: Decision{Allowed: true, Limit: 4, Remaining: 4}},
-		{name: "tokens left", taken: 3, give: "a", want: Decision{Allowed: true, Limit: 4, Remaining: 1, Reset: 1500 * time.Millisecond}},
-		{name: "empty", taken: 4, give: "a", want: Decision{Limit: 4, Reset: 2 * time.Second, RetryAfter: 500 * time.Millisecond}},
-		{name: "refilled", taken: 4, give: "a", at: time.Second, want: Decision{Allowed: true, Limit: 4, Remaining: 2, Reset: time.Second}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			k := NewKeyed(func(string) Limit { return Limit{Rate: 2, Burst: 4} }, 10)
-			k.Take("a", tt.taken, start)
-			got := k.Peek(tt.give, 1, start.Add(tt.at))
-			again := k.Peek(tt.give, 1, start.Add(tt.at))
-			if got != tt.want || again != tt.want {
-				t.Errorf("Peek = %+v, then %+v; want %+v both times", got, again, tt.want)
 			}
 		})
 	}
@@ -112,6 +89,27 @@ func TestDecisionSetHeaders(t *testing.T) {
 				if got := h.Get(k); got != v {
 					t.Errorf("%s = %q, want %q", k, got, v)
 				}
+			}
+		})
+	}
+}
+
+func TestSourceKey(t *testing.T) {
+	tests := []struct {
+		give, want string
+	}{
+		{give: "203.0.113.7", want: "203.0.113.7"},
+		{give: "::ffff:203.0.113.7", want: "203.0.113.7"},
+		{give: "2001:db8:1:2:aaaa::1", want: "2001:db8:1:2::/64"},
+		{give: "2001:db8:1:2:bbbb:cccc:dddd:eeee", want: "2001:db8:1:2::/64"},
+		{give: "2001:db8:1:3::1", want: "2001:db8:1:3::/64"},
+		{give: "fe80::1%eth0", want: "fe80::/64"},
+		{give: "not an ip", want: "not an ip"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			if got := SourceKey(tt.give); got != tt.want {
+				t.Errorf("SourceKey(%q) = %q, want %q", tt.give, got, tt.want)
 			}
 		})
 	}

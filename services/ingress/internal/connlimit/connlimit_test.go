@@ -1,0 +1,123 @@
+package connlimit
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serve runs an HTTP server on a Listener holding at most max connections; its handler answers
+// at once, or waits for release on /slow.
+func serve(t *testing.T, max int, release <-chan struct{}) (*Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(ln, max)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				<-release
+			}
+			_, _ = w.Write([]byte("ok"))
+		}),
+		ConnState: l.ConnState,
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return l, ln.Addr().String()
+}
+
+// get sends one keep-alive request on c and returns the status line, or an error text.
+func get(c net.Conn, path string) string {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		return err.Error()
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return err.Error()
+	}
+	resp.Body.Close()
+	return resp.Status
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// At the cap a newcomer is served, and the connection idle longest is closed to make room.
+func TestListenerClosesTheLongestIdleAtTheCap(t *testing.T) {
+	l, addr := serve(t, 2, nil)
+	first, second := dial(t, addr), dial(t, addr)
+	for _, c := range []net.Conn{first, second} {
+		if got := get(c, "/"); got != "200 OK" {
+			t.Fatalf("GET / = %q", got)
+		}
+	}
+	third := dial(t, addr)
+	if got := get(third, "/"); got != "200 OK" {
+		t.Fatalf("GET / on a third connection = %q, want 200 OK", got)
+	}
+	if got := get(first, "/"); got == "200 OK" {
+		t.Errorf("the connection idle longest still answers; want it closed")
+	}
+	if got := get(second, "/"); got != "200 OK" {
+		t.Errorf("GET / on the second connection = %q, want 200 OK", got)
+	}
+	if n := l.Open(); n > 2 {
+		t.Errorf("%d connections open, want at most 2", n)
+	}
+}
+
+// When every connection is busy with a request, a newcomer waits until one is done.
+func TestListenerWaitsWhenNoneIsIdle(t *testing.T) {
+	release := make(chan struct{})
+	l, addr := serve(t, 1, release)
+	busy := dial(t, addr)
+	answered := make(chan string, 1)
+	go func() { answered <- get(busy, "/slow") }()
+	waitFor(t, "the slow request to start", func() bool { return l.Open() == 1 })
+
+	waiting := dial(t, addr)
+	got := make(chan string, 1)
+	go func() { got <- get(waiting, "/") }()
+	select {
+	case s := <-got:
+		t.Fatalf("a connection past the cap was served while the other was busy: %q", s)
+	case <-time.After(100 * time.Millisecond): // nothing must happen within this time
+	}
+	close(release)
+	if s := <-answered; s != "200 OK" {
+		t.Fatalf("the slow request = %q", s)
+	}
+	// The busy connection is now idle: it is closed to make room for the waiting one.
+	if s := <-got; s != "200 OK" {
+		t.Fatalf("the waiting connection = %q, want 200 OK", s)
+	}
+	if s := get(busy, "/"); !strings.Contains(s, "EOF") && !strings.Contains(s, "reset") {
+		t.Errorf("GET on the connection made room for = %q, want it closed", s)
+	}
+}
