@@ -12,36 +12,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/martech/eventfwd/services/forwarder/internal/kfaketest"
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
 
 // The engine's tests run it on kfake with handlers of their own: no HTTP, no events.
 
-// kfakeCluster starts a one-broker kfake cluster with the topics, 4 partitions each, for the
-// test, and returns the options that reach it.
-func kfakeCluster(t *testing.T, topics ...string) []kgo.Opt {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topics...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
-}
-
-// newClient is a client of seeds with opts, closed when the test ends.
-func newClient(t *testing.T, seeds []kgo.Opt, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, seeds...), opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
+var (
+	kfakeCluster = kfaketest.Cluster
+	newClient    = kfaketest.Client
+)
 
 func testEngine(t *testing.T, seeds []kgo.Opt, perPartition int, h Handler) (*Engine, *metrics.Forwarder) {
 	t.Helper()

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/martech/eventfwd/libs/deadletter"
@@ -30,6 +29,7 @@ import (
 	"github.com/martech/eventfwd/services/forwarder/internal/engine"
 	"github.com/martech/eventfwd/services/forwarder/internal/forward"
 	"github.com/martech/eventfwd/services/forwarder/internal/health"
+	"github.com/martech/eventfwd/services/forwarder/internal/kfaketest"
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
 
@@ -62,28 +62,10 @@ func testPipeline(t *testing.T, seeds []kgo.Opt, api string, perPartition int) (
 	return eng, m
 }
 
-// kfakeCluster starts a one-broker kfake cluster with the topics, 4 partitions each, for the
-// test, and returns the options that reach it.
-func kfakeCluster(t *testing.T, topics ...string) []kgo.Opt {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topics...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
-}
-
-// newClient is a client of seeds with opts, closed when the test ends.
-func newClient(t *testing.T, seeds []kgo.Opt, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, seeds...), opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
+var (
+	kfakeCluster = kfaketest.Cluster
+	newClient    = kfaketest.Client
+)
 
 // runEngine runs e until the returned stop is called, which waits for Run to return cleanly.
 func runEngine(t *testing.T, e *engine.Engine) (stop func()) {

@@ -1,0 +1,33 @@
+// Package kfaketest is what the forwarder's Kafka tests share: a kfake cluster and clients of
+// it, closed when the test ends.
+package kfaketest
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Cluster starts a one-broker kfake cluster with the topics, 4 partitions each, for the test,
+// and returns the options that reach it.
+func Cluster(t *testing.T, topics ...string) []kgo.Opt {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+}
+
+// Client is a client of seeds with opts, closed when the test ends.
+func Client(t *testing.T, seeds []kgo.Opt, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, seeds...), opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
