@@ -200,6 +200,9 @@ func TestFaultBrokerRestartMidStream(t *testing.T) {
 // loud kfake fallback (no Java); on a real broker (make test, CI) they always run.
 func needRealBroker(t *testing.T) {
 	t.Helper()
+	if containerMode() {
+		t.Skip("E2E_KAFKA=container: this test drives the jar brokers of deploy/kafka (stop, restart, secured, three nodes)")
+	}
 	if os.Getenv("E2E_KAFKA_BROKERS") == "" {
 		t.Skip("!! needs the real broker: it stops and restarts it !!")
 	}

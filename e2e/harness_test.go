@@ -47,6 +47,9 @@ func TestMain(m *testing.M) {
 	if binDir == "" {
 		binDir, _ = filepath.Abs("../bin")
 	}
+	if containerMode() {
+		os.Exit(runInContainer(m.Run))
+	}
 	if brokers == "" {
 		fmt.Fprintln(os.Stderr, "!! E2E_KAFKA_BROKERS is not set: these tests run on kfake, NOT a real Kafka broker !!")
 		c, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -60,7 +63,9 @@ func TestMain(m *testing.M) {
 		c.Close()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	stopOwnBrokers()
+	os.Exit(code)
 }
 
 // names are the topics and group of one test, so tests never see each other's records.

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,40 +34,55 @@ type Settings struct {
 	Brokers           []string
 	Partitions        int32
 	ReplicationFactor int16
+	// MinInsyncReplicas is min.insync.replicas of created topics; 0 leaves the broker's default.
+	MinInsyncReplicas int
+	Security          Security
 }
 
-// The connection and topic-creation settings every binary with a Kafka client reads (declared
-// once; each binary's config.Set includes Vars).
+// The connection and topic-creation settings every binary with a Kafka client reads, declared
+// once; each binary's config.Set includes Vars (and EventsTopicVar, DLQTopicVar if it reads them).
 var (
 	BrokersVar     = config.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}, "Kafka bootstrap brokers, comma-separated host:port")
 	PartitionsVar  = config.Int("TOPIC_PARTITIONS", 6, 1, 10000, "partitions of a topic created at start")
 	ReplicationVar = config.Int("TOPIC_REPLICATION_FACTOR", 1, 1, 32, "replication factor of a topic created at start")
+	MinInsyncVar   = config.Int("TOPIC_MIN_INSYNC_REPLICAS", 0, 1, 32, "min.insync.replicas of a topic created at start; unset: the broker's")
 	EventsTopicVar = config.String("EVENTS_TOPIC", DefaultEventsTopic, "the events topic")
 	DLQTopicVar    = config.String("DLQ_TOPIC", DefaultDLQTopic, "the dead-letter topic")
 )
 
-// Vars are the settings ReadSettings reads, and the Kafka client's log level.
-var Vars = []config.Decl{BrokersVar, PartitionsVar, ReplicationVar, config.KafkaLogLevelVar}
+// Vars are the settings ReadSettings reads (security.go's included), and the Kafka client's log level.
+var Vars = append([]config.Decl{BrokersVar, PartitionsVar, ReplicationVar, MinInsyncVar}, append(securityVars, config.KafkaLogLevelVar)...)
 
-// ReadSettings reads KAFKA_BROKERS, TOPIC_PARTITIONS and TOPIC_REPLICATION_FACTOR.
+// ReadSettings reads KAFKA_BROKERS, the KAFKA_TLS* and KAFKA_SASL_* security settings,
+// TOPIC_PARTITIONS, TOPIC_REPLICATION_FACTOR and TOPIC_MIN_INSYNC_REPLICAS. Files the settings
+// name (CA, client certificate, password) are read here, so a bad one stops the binary at start.
 func ReadSettings(env *config.Env) Settings {
-	return Settings{
+	s := Settings{
 		Brokers:           BrokersVar.Read(env),
 		Partitions:        int32(PartitionsVar.Read(env)),
 		ReplicationFactor: int16(ReplicationVar.Read(env)),
+		MinInsyncReplicas: MinInsyncVar.Read(env),
+		Security:          readSecurity(env),
 	}
+	if s.MinInsyncReplicas > int(s.ReplicationFactor) {
+		env.Fail("TOPIC_MIN_INSYNC_REPLICAS", "%d is above TOPIC_REPLICATION_FACTOR %d: no write could ever succeed",
+			s.MinInsyncReplicas, s.ReplicationFactor)
+	}
+	return s
 }
 
-// ClientOpts returns the options every client of ours starts from: the seed brokers, a client id
-// and franz-go's own logging routed to slog, at the level of log's handler (with a handler from
-// config.Logging, KAFKA_LOG_LEVEL: the logger gets the component config.KafkaComponent).
+// ClientOpts returns the options every client of ours starts from: the seed brokers, TLS and SASL
+// as the settings say, a client id and franz-go's own logging routed to slog, at the level of
+// log's handler (with a handler from config.Logging, KAFKA_LOG_LEVEL: the logger gets the
+// component config.KafkaComponent). It logs how the client connects (the mechanism, never a secret).
 func ClientOpts(s Settings, clientID string, log *slog.Logger) []kgo.Opt {
-	return []kgo.Opt{
+	log.Info("kafka client", "client_id", clientID, "brokers", strings.Join(s.Brokers, ","), "security", s.Security)
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(s.Brokers...),
 		kgo.ClientID(clientID),
 		kgo.WithLogger(kslog.New(log.With("component", config.KafkaComponent))),
 		kgo.RetryTimeout(30 * time.Second),
-	}
+	}, securityOpts(s.Security, log)...)
 }
 
 // Topic is a topic a service needs.
@@ -74,10 +91,26 @@ type Topic struct {
 	// Partitions overrides Settings.Partitions when set.
 	Partitions int32
 	Configs    map[string]*string
+	// Need are the operations the service will perform on the topic (Read, Write). EnsureTopics
+	// checks that the cluster allows them, so that a missing ACL stops the service at start with
+	// a line naming the topic instead of failing each request later.
+	Need []Op
 }
 
+// Op is an operation an ACL allows.
+type Op = kmsg.ACLOperation
+
+// The operations services need on topics and groups.
+const (
+	Read  Op = kmsg.ACLOperationRead
+	Write Op = kmsg.ACLOperationWrite
+)
+
 // EnsureTopics creates the topics that do not exist yet and returns each topic's partition count,
-// once the brokers show every created one ready to use. An existing topic is left as it is.
+// once the brokers show every created one ready to use. An existing topic is left as it is: no
+// create rights are needed when every topic exists. It then checks each topic's Need, and warns
+// (through the client's logger) about topics that one broker's loss would stop. Errors a setting
+// or an ACL must fix are a *Refused naming it.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, s Settings, topics ...Topic) (map[string]int32, error) {
 	adm := kadm.NewClient(cl) // a view of cl: closing cl is the caller's
 	names := make([]string, len(topics))
@@ -86,6 +119,9 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, s Settings, topics ...Top
 	}
 	existing, err := adm.ListTopics(ctx, names...)
 	if err != nil {
+		if err := Explain(err, s, "describe topics "+strings.Join(names, ", ")); IsRefused(err) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("list topics on %s: %w", strings.Join(s.Brokers, ","), err)
 	}
 	counts := make(map[string]int32, len(topics))
@@ -99,7 +135,15 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, s Settings, topics ...Top
 		if parts == 0 {
 			parts = s.Partitions
 		}
-		resp, err := adm.CreateTopic(ctx, parts, s.ReplicationFactor, t.Configs, t.Name)
+		configs := t.Configs
+		if s.MinInsyncReplicas > 0 {
+			configs = maps.Clone(configs)
+			if configs == nil {
+				configs = map[string]*string{}
+			}
+			configs["min.insync.replicas"] = kmsg.StringPtr(strconv.Itoa(s.MinInsyncReplicas))
+		}
+		resp, err := adm.CreateTopic(ctx, parts, s.ReplicationFactor, configs, t.Name)
 		if err == nil {
 			err = resp.Err
 		}
@@ -110,6 +154,9 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, s Settings, topics ...Top
 			continue
 		}
 		if err != nil {
+			if err := Explain(err, s, "create topic "+t.Name+" (create it beforehand, or allow CREATE)"); IsRefused(err) {
+				return nil, err
+			}
 			return nil, fmt.Errorf("create topic %s (%d partitions, replication factor %d): %w",
 				t.Name, parts, s.ReplicationFactor, err)
 		}
@@ -125,6 +172,10 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, s Settings, topics ...Top
 			counts[name] = int32(len(details[name].Partitions))
 		}
 	}
+	if err := checkAccess(ctx, cl, s, topics); err != nil {
+		return nil, err
+	}
+	warnFragile(ctx, cl, names)
 	return counts, nil
 }
 

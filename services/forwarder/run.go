@@ -161,8 +161,9 @@ func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]i
 	defer cancel()
 	maxMessage := fmt.Sprint(deadletter.TopicMaxMessageBytes(cfg.MaxRecordBytes))
 	counts, err := kafka.EnsureTopics(tctx, cl, cfg.Kafka,
-		kafka.Topic{Name: cfg.EventsTopic},
-		kafka.Topic{Name: cfg.DLQTopic, Configs: map[string]*string{"max.message.bytes": &maxMessage}})
+		// Read, and Write for the copies re-published to their home partition.
+		kafka.Topic{Name: cfg.EventsTopic, Need: []kafka.Op{kafka.Read, kafka.Write}},
+		kafka.Topic{Name: cfg.DLQTopic, Configs: map[string]*string{"max.message.bytes": &maxMessage}, Need: []kafka.Op{kafka.Write}})
 	if err != nil {
 		return nil, fmt.Errorf("topics: %w", err)
 	}
@@ -176,6 +177,7 @@ func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]i
 			"retention.ms":   &retention,
 			"segment.ms":     &segment,
 		},
+		Need: []kafka.Op{kafka.Read, kafka.Write},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("topics: %w", err)
@@ -185,6 +187,9 @@ func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]i
 			cfg.DedupeTopic, dc[cfg.DedupeTopic], cfg.EventsTopic, counts[cfg.EventsTopic])}
 	}
 	counts[cfg.DedupeTopic] = dc[cfg.DedupeTopic]
+	if err := kafka.CheckGroup(tctx, cl, cfg.Kafka, cfg.ConsumerGroup); err != nil {
+		return nil, err
+	}
 	return counts, nil
 }
 

@@ -117,7 +117,7 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if _, err := kafka.EnsureTopics(sctx, cl, cfg.Kafka, kafka.Topic{Name: cfg.EventsTopic}); err != nil {
+	if _, err := kafka.EnsureTopics(sctx, cl, cfg.Kafka, kafka.Topic{Name: cfg.EventsTopic, Need: []kafka.Op{kafka.Write}}); err != nil {
 		return fmt.Errorf("ensure topic %s: %w", cfg.EventsTopic, err)
 	}
 

@@ -118,6 +118,9 @@ func connect(ctx context.Context, s Settings) (*kgo.Client, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if err := kafka.Explain(err, s.Kafka, "connect"); kafka.IsRefused(err) {
+			return nil, exitErr(ExitUnreachable, "%v", err)
+		}
 		return nil, exitErr(ExitUnreachable, "cannot reach Kafka at %s within %s: %v",
 			strings.Join(s.Kafka.Brokers, ","), s.Timeout, err)
 	}
@@ -134,14 +137,14 @@ func partitions(ctx context.Context, adm *kadm.Client, s Settings, topic, what s
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		return 0, fmt.Errorf("describe topic %s: %w", topic, err)
+		return 0, kafka.Explain(fmt.Errorf("describe topic %s: %w", topic, err), s.Kafka, "describe topic "+topic)
 	}
 	d, ok := topics[topic]
 	if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
 		return 0, exitErr(ExitNoTopic, "topic %s does not exist on %s (set by %s)", topic, strings.Join(s.Kafka.Brokers, ","), what)
 	}
 	if d.Err != nil {
-		return 0, fmt.Errorf("describe topic %s: %w", topic, d.Err)
+		return 0, kafka.Explain(fmt.Errorf("describe topic %s: %w", topic, d.Err), s.Kafka, "describe topic "+topic)
 	}
 	return len(d.Partitions), nil
 }

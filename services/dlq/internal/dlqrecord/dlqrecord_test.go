@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/martech/eventfwd/libs/deadletter"
 )
 
 func headers(kv ...string) []kgo.RecordHeader {
@@ -78,5 +80,27 @@ func BenchmarkReadAndEventName(b *testing.B) {
 	for b.Loop() {
 		_ = Read(r)
 		_ = EventNameBytes(r.Value)
+	}
+}
+
+// Read is the CLI's allocation-free reader of the headers deadletter.Record writes; it agrees
+// with deadletter.Parse, the library's reader, on every field both read.
+func TestReadAgreesWithDeadletterParse(t *testing.T) {
+	at := time.Date(2026, 11, 24, 10, 0, 0, 500_000_000, time.UTC)
+	src := &kgo.Record{Topic: "events.raw", Partition: 2, Offset: 7, Key: []byte("k"), Value: []byte("v"),
+		Headers: []kgo.RecordHeader{{Key: deadletter.HeaderReplayCount, Value: []byte("3")}}}
+	for _, f := range []deadletter.Failure{
+		{Reason: deadletter.Rejected, Message: "400", HTTPStatus: 400, Attempts: 1, FirstAttemptAt: at, FailedAt: at},
+		{Reason: deadletter.Exhausted, Message: "503", HTTPStatus: 503, Attempts: 9, FailedAt: at},
+		{Reason: deadletter.Invalid, Message: "not JSON", FailedAt: at, Omitted: "value (2000000 bytes)"},
+	} {
+		r := deadletter.Record("events.dlq", src, f)
+		parsed, _, ok := deadletter.Parse(r)
+		got := Read(r)
+		if !ok || got.Reason != string(parsed.Reason) || got.HTTPStatus != parsed.HTTPStatus ||
+			got.Attempts != parsed.Attempts || !got.FailedAt.Equal(parsed.FailedAt) ||
+			got.ReplayCount != deadletter.ReplayCount(r.Headers) {
+			t.Errorf("Read = %+v, deadletter.Parse = %+v", got, parsed)
+		}
 	}
 }
