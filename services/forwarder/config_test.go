@@ -62,17 +62,18 @@ func TestLoadConfigDefaults(t *testing.T) {
 }
 
 func TestStartLogHidesTheKeyAndTheURLPassword(t *testing.T) {
-	env := settings.FromMap(with(map[string]string{"ADEVENTSX_API_KEY": "super-secret-key", "ADEVENTSX_URL": "https://user:pw-123@api.example.com"}))
+	env := settings.FromMap(with(map[string]string{"ADEVENTSX_API_KEY": "super-secret-key", "ADEVENTSX_URL": "https://user:pw-123@api.example.com",
+		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "forwarder", "KAFKA_SASL_PASSWORD": "kafka-pw-456"}))
 	if _, err := loadConfig(env); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", env.LogValue())
 	got := buf.String()
-	if strings.Contains(got, "super-secret-key") || strings.Contains(got, "pw-123") {
+	if strings.Contains(got, "super-secret-key") || strings.Contains(got, "pw-123") || strings.Contains(got, "kafka-pw-456") {
 		t.Fatalf("start log shows a secret: %s", got)
 	}
-	for _, want := range []string{`"ADEVENTSX_API_KEY":"(set, 16 bytes)"`, `"ADEVENTSX_URL":"https://user:xxxxx@api.example.com"`, `"SHUTDOWN_TIMEOUT":"20s"`} {
+	for _, want := range []string{`"ADEVENTSX_API_KEY":"(set, 16 bytes)"`, `"ADEVENTSX_URL":"https://user:xxxxx@api.example.com"`, `"SHUTDOWN_TIMEOUT":"20s"`, `"KAFKA_SASL_PASSWORD":"(set, 12 bytes)"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("start log lacks %s: %s", want, got)
 		}
