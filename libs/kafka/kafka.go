@@ -48,6 +48,9 @@ var (
 	MinInsyncVar   = config.Int("TOPIC_MIN_INSYNC_REPLICAS", 0, 1, 32, "min.insync.replicas of a topic created at start; unset: the broker's")
 	EventsTopicVar = config.String("EVENTS_TOPIC", DefaultEventsTopic, "the events topic")
 	DLQTopicVar    = config.String("DLQ_TOPIC", DefaultDLQTopic, "the dead-letter topic")
+	// The forwarder's marker topic and group, which kafka-acls grants rights on too.
+	DedupeTopicVar = config.String("DEDUPE_TOPIC", "events.delivered", "compacted topic of the forwarder's delivered markers")
+	GroupVar       = config.String("CONSUMER_GROUP", "adeventsx-forwarder", "the forwarder's consumer group")
 )
 
 // Vars are the settings ReadSettings reads (security.go's included), and the Kafka client's log level.

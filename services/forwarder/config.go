@@ -16,8 +16,6 @@ const about = `forwarder: delivers events from Kafka to AdEventsX.`
 // The forwarder's own settings; README.md's Configuration section lists them with the shared
 // ones (config_test.go checks).
 var (
-	dedupeTopicVar    = config.String("DEDUPE_TOPIC", "events.delivered", "compacted topic of delivered markers")
-	groupVar          = config.String("CONSUMER_GROUP", "adeventsx-forwarder", "the consumer group")
 	sessionTimeoutVar = config.Duration("CONSUMER_SESSION_TIMEOUT", 45*time.Second, 6*time.Second, 30*time.Minute,
 		"how long the group waits for a silent member before reassigning its partitions")
 	urlVar = config.String("ADEVENTSX_URL", "", "AdEventsX base URL; POSTs go to $ADEVENTSX_URL/v1/conversions").
@@ -46,7 +44,7 @@ var (
 )
 
 // settings are every variable the forwarder reads, in the order -h lists them.
-var settings = config.NewSet("forwarder", about, kafka.Vars...).Add(kafka.EventsTopicVar, kafka.DLQTopicVar, dedupeTopicVar, groupVar, sessionTimeoutVar,
+var settings = config.NewSet("forwarder", about, kafka.Vars...).Add(kafka.EventsTopicVar, kafka.DLQTopicVar, kafka.DedupeTopicVar, kafka.GroupVar, sessionTimeoutVar,
 	urlVar, apiKeyVar, maxRPSVar, adminAddrVar, event.NamesVar, dedupeWindowVar, dedupeCacheVar,
 	maxInFlightVar, maxPerPartVar, deadletter.MaxRecordBytesVar, maxAttemptsVar, backoffVar,
 	maxBackoffVar, jitterVar, attemptTimeoutVar, retryAfterCapVar, circuitWindowVar, circuitMinVar,
@@ -95,8 +93,8 @@ func loadConfig(env *config.Env) (Config, error) {
 		Kafka:                kafka.ReadSettings(env),
 		EventsTopic:          kafka.EventsTopicVar.Read(env),
 		DLQTopic:             kafka.DLQTopicVar.Read(env),
-		DedupeTopic:          dedupeTopicVar.Read(env),
-		ConsumerGroup:        groupVar.Read(env),
+		DedupeTopic:          kafka.DedupeTopicVar.Read(env),
+		ConsumerGroup:        kafka.GroupVar.Read(env),
 		SessionTimeout:       sessionTimeoutVar.Read(env),
 		AdminAddr:            adminAddrVar.Read(env),
 		URL:                  urlVar.Read(env),
