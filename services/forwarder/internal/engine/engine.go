@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
@@ -155,10 +156,15 @@ func (e *Engine) poll(ctx context.Context) error {
 			}
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, context.Canceled) {
-				return
+			switch {
+			case errors.Is(err, context.Canceled):
+			case refused(err):
+				// An ACL or credential taken away after start: retrying cannot help, and a
+				// forwarder that silently reads nothing looks healthy. Stop, naming it.
+				e.fail(fmt.Errorf("kafka refuses to let this forwarder read %s partition %d (check its ACLs and credentials): %w", t, p, err))
+			default:
+				e.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 			}
-			e.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 		})
 		e.mu.Lock()
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
@@ -306,6 +312,12 @@ func (e *Engine) watchLag(ctx context.Context) {
 		}
 		e.mu.Unlock()
 	}
+}
+
+// refused says Kafka refuses us for good: an authorization or authentication failure.
+func refused(err error) bool {
+	return errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.GroupAuthorizationFailed) ||
+		errors.Is(err, kerr.ClusterAuthorizationFailed) || errors.Is(err, kerr.SaslAuthenticationFailed)
 }
 
 // fail stops the engine with err (the first one wins).

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/martech/eventfwd/services/forwarder/internal/kfaketest"
@@ -299,5 +300,26 @@ func TestRevokeStopsEveryPartitionAtOnce(t *testing.T) {
 	defer mu.Unlock()
 	if late := lastStart.Sub(stopped); late > 50*time.Millisecond {
 		t.Fatalf("partition 1 started a record %s after the revoke stopped partition 0", late)
+	}
+}
+
+// Kafka refusing us for good (an ACL or a password taken away after start) stops the engine;
+// passing errors do not.
+func TestRefusedTellsLastingRefusalsFromPassingErrors(t *testing.T) {
+	tests := []struct {
+		give error
+		want bool
+	}{
+		{fmt.Errorf("fetch: %w", kerr.TopicAuthorizationFailed), true},
+		{kerr.GroupAuthorizationFailed, true},
+		{kerr.SaslAuthenticationFailed, true},
+		{kerr.NotLeaderForPartition, false},
+		{kerr.UnknownTopicOrPartition, false},
+		{context.DeadlineExceeded, false},
+	}
+	for _, tt := range tests {
+		if got := refused(tt.give); got != tt.want {
+			t.Errorf("refused(%v) = %v, want %v", tt.give, got, tt.want)
+		}
 	}
 }
