@@ -31,7 +31,8 @@ run: build
 	@./bin/devrun
 
 # kcat is the outside Kafka client the integration tests use as an upstream producer would;
-# openssl makes the certificates of the secured broker the security tests start.
+# openssl makes the certificates of the secured broker the security tests start; wrk is the
+# outside load generator of make bench.
 tools:
 	@command -v kcat >/dev/null || { \
 	  echo "installing kcat (apt-get)"; \
@@ -48,6 +49,12 @@ tools:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -qq jq >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq jq; }; }
 	@jq --version
+	@# wrk: make bench compares the ingress with a bare net/http handler under an outside load generator.
+	@command -v wrk >/dev/null || { \
+	  echo "installing wrk (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }; }
+	@wrk --version 2>&1 | head -1 || true
 
 kafka-up:
 	@$(KAFKA) up
@@ -102,7 +109,7 @@ test: unit-test fuzz e2e-test
 
 # Benchmarks print a table and write their figures as JSON in bench-results/. They run on the
 # real broker, started here (and stopped afterwards) like in make test.
-bench: build
+bench: build tools
 	@mkdir -p bench-results
 	@trap "$(CURDIR)/$(KAFKA) down" EXIT; $(KAFKA) up; \
 	  cd bench && KAFKA_BROKERS=127.0.0.1:$${KAFKA_PORT:-9092} BIN_DIR=$(CURDIR)/bin \

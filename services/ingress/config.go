@@ -61,7 +61,7 @@ Commands:
 // (config_test.go checks).
 var (
 	addrVar      = config.Addr("INGRESS_ADDR", ":8080", "listen address")
-	adminAddrVar = config.Addr("INGRESS_ADMIN_ADDR", "127.0.0.1:8082", "admin listener: /healthz, /readyz, /metrics")
+	adminAddrVar = config.Addr("INGRESS_ADMIN_ADDR", "127.0.0.1:8082", "admin listener: /healthz, /readyz, /metrics, /debug/pprof/")
 	maxConnsVar  = config.Int("MAX_CONNECTIONS", 4096, 16, 1_000_000,
 		"connections held open on INGRESS_ADDR; past it the longest idle one is closed, or a newcomer waits (about 25 KB each)")
 	clientsVar = config.String("AUTH_CLIENTS", "", `API clients as "id:secret,id:secret"; each gets the scope events:write and the default rate limit`).

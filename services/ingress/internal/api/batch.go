@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/martech/eventfwd/libs/event"
-	"github.com/martech/eventfwd/services/ingress/internal/auth"
 	"github.com/martech/eventfwd/services/ingress/internal/publish"
 )
 
@@ -103,7 +102,8 @@ func (h *eventsHandler) postBatch(c *gin.Context) {
 		pctx, cancel := context.WithTimeout(ctx, h.timeout)
 		defer cancel()
 		if err := h.publisher.PublishBatch(pctx, records); err != nil {
-			h.log.WarnContext(ctx, "publish batch", "events", len(records), "client_id", auth.ClientID(c), "err", err)
+			// The access log's line for this 503 carries the error, sampled with the other errors.
+			_ = c.Error(fmt.Errorf("publish batch of %d events: %w", len(records), err))
 			unavailable(c)
 			return
 		}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -12,7 +13,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/martech/eventfwd/libs/event"
-	"github.com/martech/eventfwd/services/ingress/internal/auth"
 	"github.com/martech/eventfwd/services/ingress/internal/publish"
 )
 
@@ -87,7 +87,8 @@ func (h *eventsHandler) post(c *gin.Context) {
 	pctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	if err := h.publisher.Publish(pctx, []byte(raw.EventID), value); err != nil {
-		h.log.WarnContext(ctx, "publish event", "event_id", raw.EventID, "client_id", auth.ClientID(c), "err", err)
+		// The access log's line for this 503 carries the error, sampled with the other errors.
+		_ = c.Error(fmt.Errorf("publish event %s: %w", raw.EventID, err))
 		unavailable(c)
 		return
 	}

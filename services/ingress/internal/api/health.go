@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -34,7 +35,8 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // NewAdmin returns the admin listener's handler (INGRESS_ADMIN_ADDR): GET /healthz, GET /readyz
-// (Kafka reachable, checked at most once a second) and GET /metrics (what reg gathers). It is
+// (Kafka reachable, checked at most once a second), GET /metrics (what reg gathers) and the Go
+// profiles under GET /debug/pprof/. It is
 // kept off the public port: probes and scrapes need not pass the internet's traffic, and the
 // internet need not see the metrics nor make the ingress ask Kafka.
 func NewAdmin(log *slog.Logger, checker Checker, reg *prometheus.Registry) http.Handler {
@@ -50,6 +52,10 @@ func NewAdmin(log *slog.Logger, checker Checker, reg *prometheus.Registry) http.
 		writeStatus(w, http.StatusOK, "ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Profiles for the operator, on the admin address only (loopback by default).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

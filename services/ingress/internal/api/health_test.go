@@ -51,11 +51,24 @@ func TestProbes(t *testing.T) {
 // listener only (issue 9, item 8); /healthz stays on both for load balancers.
 func TestOpsRoutesAreOffThePublicPort(t *testing.T) {
 	srv := newTestServer(t, &fakePublisher{}, fakeChecker{}, time.Second)
-	for _, path := range []string{"/readyz", "/metrics"} {
+	for _, path := range []string{"/readyz", "/metrics", "/debug/pprof/"} {
 		rec := httptest.NewRecorder()
 		srv.handler.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil))
 		if rec.Code != http.StatusNotFound {
 			t.Errorf("GET %s on the public port = %d, want 404", path, rec.Code)
+		}
+	}
+}
+
+// TestAdminServesProfiles: the Go profiles an operator takes under load are on the admin
+// listener (and, by TestOpsRoutesAreOffThePublicPort, only there).
+func TestAdminServesProfiles(t *testing.T) {
+	srv := newTestServer(t, &fakePublisher{}, fakeChecker{}, time.Second)
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/heap"} {
+		rec := httptest.NewRecorder()
+		srv.admin.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+			t.Errorf("GET %s on the admin listener = %d with %d bytes, want 200 and a profile", path, rec.Code, rec.Body.Len())
 		}
 	}
 }

@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/martech/eventfwd/services/ingress/internal/auth"
 )
@@ -58,9 +61,23 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// accessLog logs one line per request and counts it in the HTTP metrics. Probes and scrapes log
-// at debug level so they do not drown the requests that matter.
+// Access log sampling: refusals and errors are logged, each class (4xx, 5xx) at most logBurst
+// lines at once and logLinesPerSecond after that; a flood of refusals or a broker outage under
+// load must not write a line per request. Every request is counted in the metrics either way.
+const (
+	logLinesPerSecond = 10
+	logBurst          = 100
+)
+
+// accessLog counts every request in the HTTP metrics and logs the ones that did not succeed: a
+// refusal (4xx) at info, an error (5xx) at error, sampled per class (logBurst), with the
+// client's address and what the handler left in c.Errors (its error, and attributes as a
+// []slog.Attr in its Meta). Successes and
+// probes are logged only at debug: a line per accepted event is a cost per request and, at
+// thousands a second, an operator's disk problem.
 func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
+	refusals := newLogSampler(m.unlogged.WithLabelValues("refusal"))
+	errs := newLogSampler(m.unlogged.WithLabelValues("error"))
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
@@ -74,23 +91,71 @@ func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
 		m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 		m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
 
-		level := slog.LevelInfo
-		switch route {
-		case "/healthz", "/readyz", "/metrics":
-			level = slog.LevelDebug
+		level, sampler := slog.LevelDebug, (*logSampler)(nil)
+		switch {
+		case status >= 500:
+			level, sampler = slog.LevelError, errs
+		case status >= 400:
+			level, sampler = slog.LevelInfo, refusals
 		}
-		attrs := []slog.Attr{
+		ctx := c.Request.Context()
+		if !log.Enabled(ctx, level) {
+			return
+		}
+		var unlogged int64
+		if sampler != nil {
+			var ok bool
+			if unlogged, ok = sampler.take(); !ok {
+				return
+			}
+		}
+		attrs := make([]slog.Attr, 0, 10)
+		attrs = append(attrs,
 			slog.String("method", c.Request.Method),
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.String("request_id", c.GetString(requestIDKey)),
-		}
+		)
 		if clientID := auth.ClientID(c); clientID != "" {
 			attrs = append(attrs, slog.String("client_id", clientID))
 		}
-		log.LogAttrs(c.Request.Context(), level, "http request", attrs...)
+		if sampler != nil {
+			attrs = append(attrs, slog.String("ip", c.ClientIP()))
+		}
+		if err := c.Errors.Last(); err != nil {
+			attrs = append(attrs, slog.String("err", err.Error()))
+			if more, ok := err.Meta.([]slog.Attr); ok {
+				attrs = append(attrs, more...)
+			}
+		}
+		if unlogged > 0 {
+			attrs = append(attrs, slog.Int64("unlogged_before", unlogged))
+		}
+		log.LogAttrs(ctx, level, "http request", attrs...)
 	}
+}
+
+// logSampler lets through logBurst lines, then logLinesPerSecond, and counts the others.
+type logSampler struct {
+	limit    *rate.Limiter
+	unlogged prometheus.Counter
+	// skipped are the lines left out since the last one logged.
+	skipped atomic.Int64
+}
+
+func newLogSampler(unlogged prometheus.Counter) *logSampler {
+	return &logSampler{limit: rate.NewLimiter(logLinesPerSecond, logBurst), unlogged: unlogged}
+}
+
+// take reports whether a line may be logged and, if so, how many were left out before it.
+func (s *logSampler) take() (skipped int64, ok bool) {
+	if !s.limit.Allow() {
+		s.skipped.Add(1)
+		s.unlogged.Inc()
+		return 0, false
+	}
+	return s.skipped.Swap(0), true
 }
 
 // recovery turns a panic in a handler into a logged error and a bare 500: no stack trace in the

@@ -156,6 +156,13 @@ func checkKey(source, id string) string {
 	return source + " " + id
 }
 
+// noteRefusal leaves why a token request was refused, and about whom, on the request: the
+// access log's line for it carries them, sampled, so that a flood of guesses does not write a
+// line each.
+func noteRefusal(c *gin.Context, reason string, attrs ...slog.Attr) {
+	_ = c.Error(errors.New(reason)).SetMeta(attrs)
+}
+
 // TokenHandler serves POST /auth/token: the OAuth2 client-credentials grant. Credentials come as
 // JSON ({"client_id","client_secret"} or camelCase), as a form
 // (grant_type=client_credentials&client_id=..&client_secret=..) or with HTTP Basic (then with
@@ -171,7 +178,7 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Gua
 		now := time.Now()
 		source := ratelimit.SourceKey(c.ClientIP())
 		if d := guard.byAddr.Take(source, 1, now); !d.Allowed {
-			log.InfoContext(ctx, "token request limited", "ip", c.ClientIP())
+			noteRefusal(c, "token request limited")
 			tooManyRequests(c, d)
 			return
 		}
@@ -192,14 +199,14 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Gua
 			// The budget is taken before the check runs, so concurrent requests cannot all
 			// pass a check made before bcrypt and spend it after.
 			if d, ok := guard.reserveCheck(source, creds.id, now); !ok {
-				log.InfoContext(ctx, "token request limited", "ip", c.ClientIP(), clients.LogAttr(creds.id))
+				noteRefusal(c, "token request limited", clients.LogAttr(creds.id))
 				tooManyRequests(c, d)
 				return
 			}
 			select {
 			case guard.verifying <- struct{}{}:
 			default:
-				log.InfoContext(ctx, "token request refused: secret checks busy", "ip", c.ClientIP(), clients.LogAttr(creds.id))
+				noteRefusal(c, "token request refused: secret checks busy", clients.LogAttr(creds.id))
 				c.Header("Retry-After", "1")
 				c.JSON(http.StatusServiceUnavailable, ErrorResponse{Error: "temporarily_unavailable", Description: "too many token requests are being checked; retry later"})
 				return
@@ -209,7 +216,7 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Gua
 		}
 		if !ok {
 			guard.failed.mark(checkKey(source, creds.id), now)
-			log.InfoContext(ctx, "token refused", "ip", c.ClientIP(), clients.LogAttr(creds.id))
+			noteRefusal(c, "token refused", clients.LogAttr(creds.id))
 			if creds.basic {
 				c.Header("WWW-Authenticate", `Basic realm="eventfwd"`)
 			}

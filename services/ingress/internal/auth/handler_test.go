@@ -410,8 +410,10 @@ func TestTokenHandlerBoundsSecretChecks(t *testing.T) {
 // machine makes everything slower, never faster.)
 func TestTokenHandlerUnknownIDsTakeAsLong(t *testing.T) {
 	srv, _ := newGuardedTokenServer(t, fileClients(t), ratelimit.Limit{Rate: 1000, Burst: 1000})
+	// The fastest of a few bcrypt runs, and a margin of 4: a refusal without bcrypt takes
+	// microseconds, so this tells them apart even on a loaded machine (half failed once).
 	bcryptRun := time.Hour
-	for range 3 {
+	for range 5 {
 		start := time.Now()
 		_ = bcrypt.CompareHashAndPassword([]byte(dashHash()), []byte("wrong"))
 		bcryptRun = min(bcryptRun, time.Since(start))
@@ -421,7 +423,7 @@ func TestTokenHandlerUnknownIDsTakeAsLong(t *testing.T) {
 		if rec := sendTokenRequest(t, srv, fmt.Sprintf("10.2.0.%d", i+1), id, "wrong"); rec.Code != http.StatusUnauthorized {
 			t.Fatalf("%s: status %d, want 401", id, rec.Code)
 		}
-		if took := time.Since(start); took < bcryptRun/2 {
+		if took := time.Since(start); took < bcryptRun/4 {
 			t.Errorf("a wrong secret for %q is refused in %s; a bcrypt run takes %s", id, took, bcryptRun)
 		}
 	}
@@ -435,8 +437,17 @@ func TestTokenHandlerLogsOnlyKnownIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	r := gin.New()
-	r.POST("/auth/token", TokenHandler(slog.New(slog.NewJSONHandler(&logs, nil)), clients, newTestTokens(),
+	// What the handler leaves for the access log (api's), logged as it logs it.
+	r.Use(func(c *gin.Context) {
+		c.Next()
+		if e := c.Errors.Last(); e != nil {
+			attrs, _ := e.Meta.([]slog.Attr)
+			log.LogAttrs(c.Request.Context(), slog.LevelInfo, e.Error(), attrs...)
+		}
+	})
+	r.POST("/auth/token", TokenHandler(log, clients, newTestTokens(),
 		NewGuard(ratelimit.Limit{Rate: 1000, Burst: 1000})))
 	swapped := "s3cret-web-pasted-as-the-id"
 	for _, id := range []string{"web", swapped, strings.Repeat("x", 5000)} {

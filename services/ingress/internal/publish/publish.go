@@ -20,13 +20,17 @@ func ClientOpts() []kgo.Opt {
 		// acks=all is what makes a 202 durable. franz-go's idempotent producer (its default,
 		// kept) makes its internal retries safe from duplicates.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		// Every request waits for its own record, so lingering only adds latency. No linger
-		// still batches: records of concurrent requests pile up while up to five produce
-		// requests are in flight (the idempotent producer's limit), and go out together.
-		kgo.ProducerLinger(0),
+		// Every request waits for its own record, so what a linger buys is batching across
+		// concurrent requests: under wrk at 64 connections, 1 ms made the broker's CPU per event
+		// 5.5 µs instead of 13 (fewer, fuller produce requests) and the ingress's throughput
+		// higher, for at most 1 ms more per request. 2 ms saved little more.
+		kgo.ProducerLinger(Linger),
 		// No RecordDeliveryTimeout: every Publish is bounded by its context instead.
 	}
 }
+
+// Linger is how long a partition's records wait for more before their produce request goes.
+const Linger = time.Millisecond
 
 // Producer publishes event records to one topic.
 type Producer struct {

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The wrk comparison: single events posted by wrk, an outside load generator in C, to the
+// ingress and to the bare net/http handler, interleaved in the same run, wrkRuns times at each
+// connection count; the figures are the medians, the spread and the median of the runs' ratios.
+const wrkRuns = 3
+
+// wrkRun is one wrk run against one target.
+type wrkRun struct {
+	Target     string  `json:"target"` // baseline or ingress
+	Requests   int     `json:"requests"`
+	Errors     int     `json:"errors"` // non-2xx/3xx answers and socket errors
+	RequestsPS float64 `json:"requests_per_second"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+}
+
+// wrkResult is the comparison at one connection count.
+type wrkResult struct {
+	Connections int      `json:"connections"`
+	Seconds     float64  `json:"seconds_per_run"`
+	Baseline    []wrkRun `json:"baseline_runs"`
+	Ingress     []wrkRun `json:"ingress_runs"`
+	// Ratios are each run's ingress req/s over the baseline's of the same round.
+	Ratios         []float64 `json:"ratios"`
+	BaselineMedian float64   `json:"baseline_median_rps"`
+	IngressMedian  float64   `json:"ingress_median_rps"`
+	RatioMedian    float64   `json:"ratio_median"`
+}
+
+// wrkScript is the Lua script that makes wrk post the bodies in turn, each thread from the
+// first, with the bearer token.
+func wrkScript(token string, bodies [][]byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("local bodies = {\n")
+	for _, body := range bodies {
+		fmt.Fprintf(&b, "  %q,\n", body) // the bodies are plain ASCII JSON: Go quoting is Lua quoting
+	}
+	fmt.Fprintf(&b, `}
+local headers = {["Content-Type"] = "application/json", ["Authorization"] = %q}
+local reqs, n = {}, 0
+function init(args)
+  for i, body in ipairs(bodies) do reqs[i] = wrk.format("POST", nil, headers, body) end
+end
+function request()
+  n = n %% #reqs + 1
+  return reqs[n]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK %%d %%d %%d %%d %%d\n", summary.requests, summary.duration,
+    e.status + e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+`, "Bearer "+token)
+	return b.Bytes()
+}
+
+// runWrk runs wrk at conns connections for d against url with the script.
+func runWrk(ctx context.Context, script, url string, conns int, d time.Duration) (wrkRun, error) {
+	cmd := exec.CommandContext(ctx, "wrk", "-t2", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(d.Seconds()))+"s",
+		"--timeout", "10s", "-s", script, url)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return wrkRun{}, fmt.Errorf("wrk: %w: %s", err, out)
+	}
+	for line := range strings.Lines(string(out)) {
+		var reqs, micros, errs, p50, p99 int
+		if _, err := fmt.Sscanf(line, "WRK %d %d %d %d %d", &reqs, &micros, &errs, &p50, &p99); err == nil && micros > 0 {
+			return wrkRun{Requests: reqs, Errors: errs, RequestsPS: float64(reqs) / (float64(micros) / 1e6),
+				P50Ms: float64(p50) / 1000, P99Ms: float64(p99) / 1000}, nil
+		}
+	}
+	return wrkRun{}, fmt.Errorf("wrk printed no summary: %s", out)
+}
+
+// compareWithWrk runs the wrk comparison at each connection count: an unmeasured warm-up of the
+// ingress, then wrkRuns rounds of the baseline and the ingress one after the other.
+func compareWithWrk(ctx context.Context, o options, token, baseURL, ingressURL string, bodies [][]byte) ([]wrkResult, error) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return nil, fmt.Errorf("wrk is not installed (make tools installs it): %w", err)
+	}
+	f, err := os.CreateTemp("", "bench-ingress-*.lua")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(wrkScript(token, bodies)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+
+	var results []wrkResult
+	for _, conns := range o.wrkConns {
+		fmt.Fprintf(os.Stderr, "bench ingress: wrk, %d connections, %d rounds ...\n", conns, wrkRuns)
+		if _, err := runWrk(ctx, f.Name(), ingressURL, conns, o.warmup); err != nil {
+			return nil, err
+		}
+		r := wrkResult{Connections: conns, Seconds: o.wrkDuration.Seconds()}
+		for range wrkRuns {
+			base, err := runWrk(ctx, f.Name(), baseURL, conns, o.wrkDuration)
+			if err != nil {
+				return nil, err
+			}
+			in, err := runWrk(ctx, f.Name(), ingressURL, conns, o.wrkDuration)
+			if err != nil {
+				return nil, err
+			}
+			base.Target, in.Target = "baseline", "ingress"
+			r.Baseline, r.Ingress = append(r.Baseline, base), append(r.Ingress, in)
+			r.Ratios = append(r.Ratios, ratio(in.RequestsPS, base.RequestsPS))
+		}
+		r.BaselineMedian = median(rps(r.Baseline))
+		r.IngressMedian = median(rps(r.Ingress))
+		r.RatioMedian = median(r.Ratios)
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func rps(runs []wrkRun) []float64 {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = r.RequestsPS
+	}
+	return v
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(v))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// spread formats the lowest and highest of v.
+func spread(v []float64, format string) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf(format+"-"+format, slices.Min(v), slices.Max(v))
+}
+
+func p50s(runs []wrkRun) []float64 {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = r.P50Ms
+	}
+	return v
+}
+
+func p99s(runs []wrkRun) []float64 {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = r.P99Ms
+	}
+	return v
+}
