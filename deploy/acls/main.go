@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -92,8 +91,13 @@ func grants(n names, ingress, forwarder, dlq string, allowCreate bool) []grant {
 	return out
 }
 
+// settings are every variable kafka-acls reads: it connects like the services and takes the
+// topic and group names from their variables. README.md lists them (main_test.go checks).
+var settings = config.NewSet("kafka-acls", "", kafka.Vars...).Add(kafka.EventsTopicVar, kafka.DLQTopicVar,
+	kafka.DedupeTopicVar, kafka.GroupVar, config.LogLevelVar.WithDefault("warn"), config.LogFormatVar.WithDefault("text"))
+
 func main() {
-	if err := run(context.Background(), os.Args[1:], config.FromOS(), os.Stdout); err != nil {
+	if err := run(context.Background(), os.Args[1:], settings.FromOS(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "kafka-acls:", err)
 		os.Exit(1)
 	}
@@ -106,17 +110,23 @@ func run(ctx context.Context, args []string, env *config.Env, out io.Writer) err
 	dlq := fs.String("dlq", "", "the dlq tool's principal")
 	allowCreate := fs.Bool("allow-create", false, "also allow the services to create their topics at start")
 	dryRun := fs.Bool("dry-run", false, "print the ACLs, change nothing")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: kafka-acls -ingress User:ingress -forwarder User:forwarder -dlq User:dlq [-allow-create] [-dry-run]")
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), "\nEnvironment:\n"+settings.EnvUsage())
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	s := kafka.ReadSettings(env)
 	n := names{
-		events:       env.String("EVENTS_TOPIC", kafka.DefaultEventsTopic),
-		dlq:          env.String("DLQ_TOPIC", kafka.DefaultDLQTopic),
-		delivered:    env.String("DEDUPE_TOPIC", "events.delivered"),
-		group:        env.String("CONSUMER_GROUP", "adeventsx-forwarder"),
+		events:       kafka.EventsTopicVar.Read(env),
+		dlq:          kafka.DLQTopicVar.Read(env),
+		delivered:    kafka.DedupeTopicVar.Read(env),
+		group:        kafka.GroupVar.Read(env),
 		replayPrefix: "dlq-replay-",
 	}
+	logging := config.ReadLogging(env)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -130,7 +140,7 @@ func run(ctx context.Context, args []string, env *config.Env, out io.Writer) err
 	if *dryRun {
 		return nil
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := logging.Logger(os.Stderr, "")
 	cl, err := kgo.NewClient(kafka.ClientOpts(s, "kafka-acls", log)...)
 	if err != nil {
 		return err

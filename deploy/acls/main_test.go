@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/martech/eventfwd/libs/config"
+	"github.com/martech/eventfwd/libs/config/configtest"
 )
 
 func TestGrantsAreTheREADMETable(t *testing.T) {
@@ -57,16 +57,29 @@ func TestGrantsAreTheREADMETable(t *testing.T) {
 
 func TestDryRunNeedsAPrincipalAndChangesNothing(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-dry-run"}, config.FromMap(nil), &out); err == nil {
+	if err := run(context.Background(), []string{"-dry-run"}, settings.FromMap(nil), &out); err == nil {
 		t.Fatal("no principal named: want an error")
 	}
 	out.Reset()
 	// No broker at this address: a dry run must not connect.
-	env := config.FromMap(map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "EVENTS_TOPIC": "custom.raw"})
+	env := settings.FromMap(map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "EVENTS_TOPIC": "custom.raw"})
 	if err := run(context.Background(), []string{"-ingress", "User:i", "-dry-run"}, env, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "custom.raw") || strings.Contains(out.String(), "created") {
 		t.Fatalf("dry run printed %q", out.String())
 	}
+}
+
+func TestSettingsReadEveryVariable(t *testing.T) {
+	env := settings.FromMap(nil)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-ingress", "User:i", "-dry-run"}, env, &out); err != nil {
+		t.Fatal(err)
+	}
+	configtest.CheckReads(t, settings, env)
+}
+
+func TestREADMEListsEverySetting(t *testing.T) {
+	configtest.CheckREADME(t, settings, "../../README.md")
 }

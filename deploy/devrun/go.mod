@@ -2,7 +2,10 @@ module github.com/martech/eventfwd/deploy/devrun
 
 go 1.26.8
 
-require github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
+require (
+	github.com/martech/eventfwd/libs v0.0.0
+	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
+)
 
 require (
 	github.com/klauspost/compress v1.20.3 // indirect

@@ -18,26 +18,66 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/martech/eventfwd/libs/config"
 )
 
+const about = `devrun (make run): the whole pipeline on this machine, in the foreground; Ctrl-C stops it.
+The services it starts read their own settings from the environment too (bin/<service> -h);
+it gives them LOG_FORMAT=text and KAFKA_LOG_LEVEL=warn unless those are set, for a console a
+person reads (the services log JSON by default, for production).`
+
+// devrun's settings; README.md's Configuration section lists them (main_test.go checks).
+var (
+	binVar          = config.String("BIN_DIR", "bin", "where the service binaries are (make build)")
+	dataVar         = config.String("DATA_DIR", ".data", "where the embedded broker keeps its data (DATA_DIR/kfake)")
+	ingressAddrVar  = config.Addr("INGRESS_ADDR", "127.0.0.1:8080", "the ingress's listen address")
+	adminAddrVar    = config.Addr("FORWARDER_ADMIN_ADDR", "127.0.0.1:8081", "the forwarder's admin address")
+	ingressAdminVar = config.Addr("INGRESS_ADMIN_ADDR", "127.0.0.1:8082", "the ingress's admin address")
+	simAddrVar      = config.Addr("SIM_ADDR", "127.0.0.1:8090", "the simulator's listen address")
+	clientSecretVar = config.String("DEV_CLIENT_SECRET", "", `the secret of the development client "dashboard"; generated when unset`).Secret()
+	jwtSecretVar    = config.String("JWT_SECRET", "", "the ingress's signing key; generated when unset").Secret()
+	apiKeyVar       = config.String("ADEVENTSX_API_KEY", "", "the simulator's and the forwarder's API key; generated when unset").Secret()
+	brokersVar      = config.String("KAFKA_BROKERS", "", "a Kafka cluster to use; unset: an embedded broker (franz-go's kfake)")
+)
+
+var settings = config.NewSet("devrun", about, binVar, dataVar, ingressAddrVar, ingressAdminVar, adminAddrVar, simAddrVar,
+	clientSecretVar, jwtSecretVar, apiKeyVar, brokersVar, config.LogLevelVar,
+	config.LogFormatVar.WithDefault("text"))
+
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("service", "devrun")
+	if len(os.Args) > 1 {
+		if a := os.Args[1]; a == "-h" || a == "-help" || a == "--help" {
+			fmt.Print(settings.Usage())
+			return
+		}
+		fmt.Fprintf(os.Stderr, "make run: unexpected argument %q; settings come from the environment, see bin/devrun -h\n", os.Args[1])
+		os.Exit(2)
+	}
+	s, err := loadSettings(settings.FromOS())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "make run:", err)
+		os.Exit(2)
+	}
+	log := s.log.Logger(os.Stderr, "devrun")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log); err != nil {
+	if err := run(ctx, log, s); err != nil {
 		fmt.Fprintln(os.Stderr, "make run:", err)
 		stop()
 		os.Exit(1)
 	}
 }
 
-type settings struct {
+// devSettings are what make run was given, and the development credentials it generated.
+type devSettings struct {
 	bin, data              string
 	ingressAddr, adminAddr string
 	ingressAdminAddr       string
@@ -45,29 +85,55 @@ type settings struct {
 	clientID, clientSecret string
 	jwtSecret, apiKey      string
 	brokers                string
+	log                    config.Logging
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func run(ctx context.Context, log *slog.Logger) error {
-	s := settings{
-		bin:              envOr("BIN_DIR", "bin"),
-		data:             envOr("DATA_DIR", ".data"),
-		ingressAddr:      envOr("INGRESS_ADDR", "127.0.0.1:8080"),
-		adminAddr:        envOr("FORWARDER_ADMIN_ADDR", "127.0.0.1:8081"),
-		ingressAdminAddr: envOr("INGRESS_ADMIN_ADDR", "127.0.0.1:8082"),
-		simAddr:          envOr("SIM_ADDR", "127.0.0.1:8090"),
+func loadSettings(env *config.Env) (devSettings, error) {
+	s := devSettings{
+		bin:              binVar.Read(env),
+		data:             dataVar.Read(env),
+		ingressAddr:      ingressAddrVar.Read(env),
+		adminAddr:        adminAddrVar.Read(env),
+		ingressAdminAddr: ingressAdminVar.Read(env),
+		simAddr:          simAddrVar.Read(env),
 		clientID:         "dashboard",
-		clientSecret:     envOr("DEV_CLIENT_SECRET", randomHex(16)),
-		jwtSecret:        envOr("JWT_SECRET", randomHex(32)),
-		apiKey:           envOr("ADEVENTSX_API_KEY", "dev-"+randomHex(12)),
-		brokers:          os.Getenv("KAFKA_BROKERS"),
+		clientSecret:     orRandom(clientSecretVar.Read(env), 16),
+		jwtSecret:        orRandom(jwtSecretVar.Read(env), 32),
+		apiKey:           apiKeyVar.Read(env),
+		brokers:          brokersVar.Read(env),
+		log:              config.ReadLogging(env),
 	}
+	if s.apiKey == "" {
+		s.apiKey = "dev-" + randomHex(12)
+	}
+	return s, env.Err()
+}
+
+func orRandom(v string, n int) string {
+	if v == "" {
+		return randomHex(n)
+	}
+	return v
+}
+
+// consoleDefaults are what the services get unless the environment says otherwise: text lines
+// and the Kafka client at warn (its info lines, a dozen per start, are for production logs).
+var consoleDefaults = []string{"LOG_FORMAT=text", "KAFKA_LOG_LEVEL=warn"}
+
+// childEnv is a service's environment: base (the process's), then the console defaults for what
+// base does not set, then extra, which wins.
+func childEnv(base []string, extra ...string) []string {
+	env := slices.Clone(base)
+	for _, kv := range consoleDefaults {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(base, func(b string) bool { return strings.HasPrefix(b, name+"=") }) {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+func run(ctx context.Context, log *slog.Logger, s devSettings) error {
 	for _, addr := range []string{s.ingressAddr, s.ingressAdminAddr, s.adminAddr, s.simAddr} {
 		if err := portFree(addr); err != nil {
 			return err
@@ -122,7 +188,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}()
 	for _, p := range procs {
 		cmd := exec.Command(filepath.Join(s.bin, p.name))
-		cmd.Env = append(append(os.Environ(), common...), p.env...)
+		cmd.Env = childEnv(os.Environ(), append(common, p.env...)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("start %s (run `make build` first?): %w", p.name, err)
@@ -187,7 +253,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func printBanner(s settings) {
+func printBanner(s devSettings) {
 	fmt.Printf(`
 =====================================================================
  eventfwd is running (Ctrl-C stops it)

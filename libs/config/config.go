@@ -1,25 +1,37 @@
-// Package config reads a binary's settings from the environment into typed values and collects
-// every bad or missing one, so that a binary can refuse to start with one clear line naming the
-// variable. It is a few dozen lines on purpose: the env libraries we looked at name the Go field
-// in their errors, not the variable an operator has to fix.
+// Package config is how a binary declares, reads and documents its settings. Each setting is
+// declared once as a Var (name, help text, typed default, bounds, checks, secret or not) and put in
+// the binary's Set; -h (Set.Usage), the start log with secrets masked (Env.LogValue) and the check
+// that README.md's table lists exactly those settings (package configtest) are derived from it.
+// An Env reads the environment and collects every bad or missing value, so that a binary refuses
+// to start with one line naming each variable to fix. ReadLogging is the one reader of LOG_LEVEL,
+// LOG_FORMAT and KAFKA_LOG_LEVEL. See Set for an example of adding a setting.
+//
+// It is our own on purpose: the env libraries we looked at name the Go field in their errors, not
+// the variable an operator has to fix, and derive no documentation.
 package config
 
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // Env reads variables through Lookup (os.LookupEnv by default) and remembers the first problem
-// with each of them.
+// with each of them. Binaries read through Vars; the typed methods below are what Vars use, and
+// an Env from a Set records any variable read through them that the Set does not declare.
 type Env struct {
 	Lookup func(string) (string, bool)
 	errs   []error
+	set    *Set              // the settings this Env may read; nil: any
+	seen   map[string]string // what the start log shows of each setting read
+	order  []string
+	// undeclared are variables read that set does not declare.
+	undeclared []string
 }
 
 // FromOS returns an Env that reads the process environment.
@@ -31,6 +43,9 @@ func FromMap(m map[string]string) *Env {
 }
 
 func (e *Env) get(name string) (string, bool) {
+	if e.set != nil && e.set.index[name] == nil && !slices.Contains(e.undeclared, name) {
+		e.undeclared = append(e.undeclared, name)
+	}
 	v, ok := e.Lookup(name)
 	v = strings.TrimSpace(v)
 	return v, ok && v != ""
@@ -136,7 +151,7 @@ func (e *Env) Duration(name string, def, lo, hi time.Duration) time.Duration {
 		return def
 	}
 	if d < lo || d > hi {
-		e.Fail(name, "%s is outside %s..%s", d, lo, hi)
+		e.Fail(name, "%s is outside %s..%s", FormatDuration(d), FormatDuration(lo), FormatDuration(hi))
 		return def
 	}
 	return d
@@ -184,29 +199,4 @@ func Mask(secret string) string {
 		return "(unset)"
 	}
 	return fmt.Sprintf("(set, %d bytes)", len(secret))
-}
-
-// LogLevel reads LOG_LEVEL: debug, info, warn or error (any case; default info).
-func (e *Env) LogLevel() slog.Level {
-	switch v := strings.ToLower(e.String("LOG_LEVEL", "info")); v {
-	case "debug":
-		return slog.LevelDebug
-	case "info":
-		return slog.LevelInfo
-	case "warn":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	default:
-		e.Fail("LOG_LEVEL", "%q is not debug, info, warn or error", v)
-		return slog.LevelInfo
-	}
-}
-
-// LogLevel reads LOG_LEVEL from the process environment, for a binary that builds its logger
-// before the rest of its configuration.
-func LogLevel() (slog.Level, error) {
-	env := FromOS()
-	l := env.LogLevel()
-	return l, env.Err()
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/martech/eventfwd/libs/config"
 )
 
 // Record size limits. A record over MAX_RECORD_BYTES (default DefaultMaxRecordBytes) is invalid.
@@ -21,6 +23,11 @@ const (
 	Headroom              = 64 << 10
 	DefaultBatchBytes     = 1_000_012 // franz-go's ProducerBatchMaxBytes default
 )
+
+// MaxRecordBytesVar is MAX_RECORD_BYTES: the forwarder dead-letters larger records without their
+// payload, and dlq replay holds them back.
+var MaxRecordBytesVar = config.Int("MAX_RECORD_BYTES", DefaultMaxRecordBytes, 1024, 100<<20,
+	"larger records (key, value and headers) are invalid: dead-lettered without their payload, never replayed; above the default, raise max.message.bytes of the topics to match")
 
 // BatchBytes is the producer batch size that takes any record of maxRecordBytes plus headers.
 func BatchBytes(maxRecordBytes int) int { return max(DefaultBatchBytes, maxRecordBytes+Headroom) }

@@ -7,10 +7,15 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/martech/eventfwd/libs/config"
 )
 
 // DefaultNames are the event_name values accepted unless configured otherwise (EVENT_NAMES).
 var DefaultNames = []string{"purchase", "lead"}
+
+// NamesVar is EVENT_NAMES, the setting of every binary that validates events.
+var NamesVar = config.List("EVENT_NAMES", DefaultNames, "accepted event_name values, comma-separated")
 
 // ConversionSource is the fixed "source" of every body sent to AdEventsX.
 const ConversionSource = "internal_martech"

@@ -39,15 +39,32 @@ type Settings struct {
 	Security          Security
 }
 
+// The connection and topic-creation settings every binary with a Kafka client reads, declared
+// once; each binary's config.Set includes Vars (and EventsTopicVar, DLQTopicVar if it reads them).
+var (
+	BrokersVar     = config.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}, "Kafka bootstrap brokers, comma-separated host:port")
+	PartitionsVar  = config.Int("TOPIC_PARTITIONS", 6, 1, 10000, "partitions of a topic created at start")
+	ReplicationVar = config.Int("TOPIC_REPLICATION_FACTOR", 1, 1, 32, "replication factor of a topic created at start")
+	MinInsyncVar   = config.Int("TOPIC_MIN_INSYNC_REPLICAS", 0, 1, 32, "min.insync.replicas of a topic created at start; unset: the broker's")
+	EventsTopicVar = config.String("EVENTS_TOPIC", DefaultEventsTopic, "the events topic")
+	DLQTopicVar    = config.String("DLQ_TOPIC", DefaultDLQTopic, "the dead-letter topic")
+	// The forwarder's marker topic and group, which kafka-acls grants rights on too.
+	DedupeTopicVar = config.String("DEDUPE_TOPIC", "events.delivered", "compacted topic of the forwarder's delivered markers")
+	GroupVar       = config.String("CONSUMER_GROUP", "adeventsx-forwarder", "the forwarder's consumer group")
+)
+
+// Vars are the settings ReadSettings reads (security.go's included), and the Kafka client's log level.
+var Vars = append([]config.Decl{BrokersVar, PartitionsVar, ReplicationVar, MinInsyncVar}, append(securityVars, config.KafkaLogLevelVar)...)
+
 // ReadSettings reads KAFKA_BROKERS, the KAFKA_TLS* and KAFKA_SASL_* security settings,
 // TOPIC_PARTITIONS, TOPIC_REPLICATION_FACTOR and TOPIC_MIN_INSYNC_REPLICAS. Files the settings
 // name (CA, client certificate, password) are read here, so a bad one stops the binary at start.
 func ReadSettings(env *config.Env) Settings {
 	s := Settings{
-		Brokers:           env.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
-		Partitions:        int32(env.Int("TOPIC_PARTITIONS", 6, 1, 10000)),
-		ReplicationFactor: int16(env.Int("TOPIC_REPLICATION_FACTOR", 1, 1, 32)),
-		MinInsyncReplicas: env.Int("TOPIC_MIN_INSYNC_REPLICAS", 0, 1, 32),
+		Brokers:           BrokersVar.Read(env),
+		Partitions:        int32(PartitionsVar.Read(env)),
+		ReplicationFactor: int16(ReplicationVar.Read(env)),
+		MinInsyncReplicas: MinInsyncVar.Read(env),
 		Security:          readSecurity(env),
 	}
 	if s.MinInsyncReplicas > int(s.ReplicationFactor) {
@@ -59,13 +76,14 @@ func ReadSettings(env *config.Env) Settings {
 
 // ClientOpts returns the options every client of ours starts from: the seed brokers, TLS and SASL
 // as the settings say, a client id and franz-go's own logging routed to slog, at the level of
-// log's handler. It logs how the client connects (the mechanism, never a secret).
+// log's handler (with a handler from config.Logging, KAFKA_LOG_LEVEL: the logger gets the
+// component config.KafkaComponent). It logs how the client connects (the mechanism, never a secret).
 func ClientOpts(s Settings, clientID string, log *slog.Logger) []kgo.Opt {
 	log.Info("kafka client", "client_id", clientID, "brokers", strings.Join(s.Brokers, ","), "security", s.Security)
 	return append([]kgo.Opt{
 		kgo.SeedBrokers(s.Brokers...),
 		kgo.ClientID(clientID),
-		kgo.WithLogger(kslog.New(log.With("component", "kgo"))),
+		kgo.WithLogger(kslog.New(log.With("component", config.KafkaComponent))),
 		kgo.RetryTimeout(30 * time.Second),
 	}, securityOpts(s.Security, log)...)
 }

@@ -92,21 +92,42 @@ func orNone(v, none string) string {
 	return v
 }
 
+// The security settings, declared once (see Vars); README.md's "Connecting to your cluster" says
+// more about each.
+var (
+	tlsVar              = config.Bool("KAFKA_TLS", false, "true: TLS to the brokers (TLS 1.2 or newer)")
+	tlsCAFileVar        = config.String("KAFKA_TLS_CA_FILE", "", "PEM file of the CA(s) that signed the brokers' certificates; unset: the system's roots")
+	tlsCertFileVar      = config.String("KAFKA_TLS_CERT_FILE", "", "PEM client certificate, for mutual TLS (with KAFKA_TLS_KEY_FILE)")
+	tlsKeyFileVar       = config.String("KAFKA_TLS_KEY_FILE", "", "PEM client key, for mutual TLS (with KAFKA_TLS_CERT_FILE)")
+	tlsServerNameVar    = config.String("KAFKA_TLS_SERVER_NAME", "", "the name to verify the brokers' certificates against, when not their host names")
+	tlsInsecureVar      = config.Bool("KAFKA_TLS_INSECURE_SKIP_VERIFY", false, "true turns certificate verification off (warned at every start); never in production")
+	saslMechanismVar    = config.String("KAFKA_SASL_MECHANISM", "", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM; unset: none")
+	saslUsernameVar     = config.String("KAFKA_SASL_USERNAME", "", "the user (PLAIN, SCRAM), or the OAuth2 client id (OAUTHBEARER)")
+	saslPasswordVar     = config.String("KAFKA_SASL_PASSWORD", "", "its password or client secret (or KAFKA_SASL_PASSWORD_FILE)").Secret()
+	saslPasswordFileVar = config.String("KAFKA_SASL_PASSWORD_FILE", "", "a file whose first line is the password or client secret (for mounted secrets)")
+	oauthTokenURLVar    = config.String("KAFKA_SASL_OAUTH_TOKEN_URL", "", "OAUTHBEARER: the OAuth2 token endpoint (client-credentials grant)")
+	oauthScopesVar      = config.List("KAFKA_SASL_OAUTH_SCOPES", nil, "OAUTHBEARER: scopes to ask for, comma-separated")
+	oauthExtensionsVar  = config.List("KAFKA_SASL_OAUTH_EXTENSIONS", nil, "OAUTHBEARER: SASL extensions as key=value,key=value")
+)
+
+var securityVars = []config.Decl{tlsVar, tlsCAFileVar, tlsCertFileVar, tlsKeyFileVar, tlsServerNameVar, tlsInsecureVar,
+	saslMechanismVar, saslUsernameVar, saslPasswordVar, saslPasswordFileVar, oauthTokenURLVar, oauthScopesVar, oauthExtensionsVar}
+
 // readSecurity reads the KAFKA_TLS* and KAFKA_SASL_* variables, loads the files they name and
 // builds the TLS configuration and SASL mechanism, recording each problem against its variable.
 func readSecurity(env *config.Env) Security {
 	s := Security{
-		TLS:                env.Bool("KAFKA_TLS", false),
-		CAFile:             env.String("KAFKA_TLS_CA_FILE", ""),
-		CertFile:           env.String("KAFKA_TLS_CERT_FILE", ""),
-		KeyFile:            env.String("KAFKA_TLS_KEY_FILE", ""),
-		ServerName:         env.String("KAFKA_TLS_SERVER_NAME", ""),
-		InsecureSkipVerify: env.Bool("KAFKA_TLS_INSECURE_SKIP_VERIFY", false),
-		Mechanism:          strings.ToUpper(env.String("KAFKA_SASL_MECHANISM", "")),
-		Username:           env.String("KAFKA_SASL_USERNAME", ""),
-		PasswordFile:       env.String("KAFKA_SASL_PASSWORD_FILE", ""),
-		TokenURL:           env.String("KAFKA_SASL_OAUTH_TOKEN_URL", ""),
-		Scopes:             env.List("KAFKA_SASL_OAUTH_SCOPES", nil),
+		TLS:                tlsVar.Read(env),
+		CAFile:             tlsCAFileVar.Read(env),
+		CertFile:           tlsCertFileVar.Read(env),
+		KeyFile:            tlsKeyFileVar.Read(env),
+		ServerName:         tlsServerNameVar.Read(env),
+		InsecureSkipVerify: tlsInsecureVar.Read(env),
+		Mechanism:          strings.ToUpper(saslMechanismVar.Read(env)),
+		Username:           saslUsernameVar.Read(env),
+		PasswordFile:       saslPasswordFileVar.Read(env),
+		TokenURL:           oauthTokenURLVar.Read(env),
+		Scopes:             oauthScopesVar.Read(env),
 	}
 	if s.TLS {
 		s.tls = buildTLS(env, s)
@@ -159,7 +180,7 @@ func buildTLS(env *config.Env, s Security) *tls.Config {
 
 // readPassword takes KAFKA_SASL_PASSWORD or the first line of KAFKA_SASL_PASSWORD_FILE.
 func readPassword(env *config.Env, file string) string {
-	inline := env.String("KAFKA_SASL_PASSWORD", "")
+	inline := saslPasswordVar.Read(env)
 	if file == "" {
 		return inline
 	}
@@ -180,7 +201,7 @@ func readPassword(env *config.Env, file string) string {
 }
 
 func readExtensions(env *config.Env) map[string]string {
-	items := env.List("KAFKA_SASL_OAUTH_EXTENSIONS", nil)
+	items := oauthExtensionsVar.Read(env)
 	if len(items) == 0 {
 		return nil
 	}

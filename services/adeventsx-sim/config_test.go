@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/martech/eventfwd/libs/config"
+	"github.com/martech/eventfwd/libs/config/configtest"
 )
 
 func TestLoadConfigNamesTheBadVariable(t *testing.T) {
@@ -30,7 +32,7 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := loadConfig(config.FromMap(tt.give))
+			_, err := loadConfig(settings.FromMap(tt.give))
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error = %v, want one line containing %q", err, tt.want)
 			}
@@ -39,7 +41,7 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 }
 
 func TestLoadConfig(t *testing.T) {
-	cfg, err := loadConfig(config.FromMap(map[string]string{
+	cfg, err := loadConfig(settings.FromMap(map[string]string{
 		"ADEVENTSX_API_KEY":       "secret-key",
 		"SIM_ADDR":                "127.0.0.1:0",
 		"SIM_FAIL_429":            "0.25",
@@ -58,9 +60,32 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-func TestConfigLogHidesTheKey(t *testing.T) {
-	cfg := Config{APIKey: "super-secret-key"}
-	if got := cfg.LogValue().String(); strings.Contains(got, "super-secret-key") {
-		t.Fatalf("log value shows the key: %s", got)
+func TestStartLogHidesTheKey(t *testing.T) {
+	env := settings.FromMap(map[string]string{"ADEVENTSX_API_KEY": "super-secret-key"})
+	if _, err := loadConfig(env); err != nil {
+		t.Fatal(err)
 	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", env.LogValue())
+	got := buf.String()
+	if strings.Contains(got, "super-secret-key") {
+		t.Fatalf("start log shows the key: %s", got)
+	}
+	for _, want := range []string{`"ADEVENTSX_API_KEY":"(set, 16 bytes)"`, `"SIM_TIMEOUT_HOLD":"1m"`, `"LOG_FORMAT":"json"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("start log lacks %s: %s", want, got)
+		}
+	}
+}
+
+func TestLoadConfigReadsEverySetting(t *testing.T) {
+	env := settings.FromMap(map[string]string{"ADEVENTSX_API_KEY": "k"})
+	if _, err := loadConfig(env); err != nil {
+		t.Fatal(err)
+	}
+	configtest.CheckReads(t, settings, env)
+}
+
+func TestREADMEListsEverySetting(t *testing.T) {
+	configtest.CheckREADME(t, settings, "../../README.md")
 }

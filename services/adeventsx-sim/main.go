@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,23 +14,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/martech/eventfwd/libs/config"
 	"github.com/martech/eventfwd/services/adeventsx-sim/internal/sim"
 )
 
 const shutdownTimeout = 10 * time.Second
 
-// configError is a configuration problem: main reports it in one line and exits 2.
-type configError struct{ err error }
-
-func (e *configError) Error() string { return e.err.Error() }
-func (e *configError) Unwrap() error { return e.err }
-
 func main() {
 	for _, arg := range os.Args[1:] {
 		switch arg {
 		case "-h", "-help", "--help":
-			fmt.Print(usage)
+			fmt.Print(settings.Usage())
 			return
 		default:
 			fmt.Fprintf(os.Stderr, "adeventsx-sim: unexpected argument %q; settings come from the environment, see -h\n", arg)
@@ -39,31 +31,23 @@ func main() {
 		}
 	}
 
-	level, err := config.LogLevel()
+	// The configuration comes first: LOG_LEVEL and LOG_FORMAT shape the logger.
+	env := settings.FromOS()
+	cfg, err := loadConfig(env)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "adeventsx-sim: %v\n", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("service", "adeventsx-sim")
+	log := cfg.Log.Logger(os.Stderr, "adeventsx-sim")
+	log.Info("starting", "config", env.LogValue())
 
-	if err := run(context.Background(), log); err != nil {
-		var cfgErr *configError
-		if errors.As(err, &cfgErr) {
-			fmt.Fprintf(os.Stderr, "adeventsx-sim: %v\n", cfgErr)
-			os.Exit(2)
-		}
-		log.Error("adeventsx-sim stopped", "error", err)
+	if err := run(context.Background(), log, cfg); err != nil {
+		log.Error("adeventsx-sim stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger) error {
-	cfg, err := loadConfig(config.FromOS())
-	if err != nil {
-		return &configError{err: err}
-	}
-	log.Info("starting", "config", cfg)
-
+func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/martech/eventfwd/libs/config"
 	"github.com/martech/eventfwd/services/dlq/internal/cli"
 )
 
@@ -21,7 +20,7 @@ func main() {
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
 		StderrIsTTY: isTerminal(os.Stderr),
-		Env:         config.FromOS(),
+		Env:         cli.Environment.FromOS(),
 		Now:         time.Now,
 	})
 	stop()

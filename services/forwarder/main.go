@@ -7,29 +7,34 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/martech/eventfwd/libs/config"
 )
 
 func main() {
-	if len(os.Args) > 1 && (os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help") {
-		fmt.Fprint(os.Stderr, usage)
-		return
+	for _, arg := range os.Args[1:] {
+		switch arg {
+		case "-h", "-help", "--help", "help":
+			fmt.Print(settings.Usage())
+			return
+		default:
+			fmt.Fprintf(os.Stderr, "forwarder: unexpected argument %q; settings come from the environment, see -h\n", arg)
+			os.Exit(2)
+		}
 	}
-	level, err := config.LogLevel()
+	// The configuration comes first: LOG_LEVEL and LOG_FORMAT shape the logger.
+	env := settings.FromOS()
+	cfg, err := loadConfig(env)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "forwarder:", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).
-		With("service", "forwarder")
+	log := cfg.Log.Logger(os.Stderr, "forwarder")
+	log.Info("starting", "config", env.LogValue())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log); err != nil {
+	if err := run(ctx, log, cfg); err != nil {
 		var cfgErr configError
 		if errors.As(err, &cfgErr) {
 			fmt.Fprintln(os.Stderr, "forwarder:", err)

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/martech/eventfwd/libs/config"
 	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/libs/kafka"
@@ -26,13 +25,7 @@ import (
 	"github.com/martech/eventfwd/services/forwarder/internal/metrics"
 )
 
-func run(ctx context.Context, log *slog.Logger) error {
-	cfg, err := loadConfig(config.FromOS())
-	if err != nil {
-		return err
-	}
-	log.Info("starting", cfg.logAttrs()...)
-
+func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 	stopTracing, err := tracing.SetupFromEnv(ctx, "forwarder")
 	if err != nil {
 		return configError{err}
@@ -41,7 +34,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 
 	// Records of the events and DLQ topics carry their trace (W3C traceparent) in their headers.
 	baseOpts := append(kafka.ClientOpts(cfg.Kafka, "forwarder", log),
-		kgo.WithHooks(tracing.NewKafkaHooks("forwarder", cfg.Group, cfg.EventsTopic, cfg.DLQTopic)))
+		kgo.WithHooks(tracing.NewKafkaHooks("forwarder", cfg.ConsumerGroup, cfg.EventsTopic, cfg.DLQTopic)))
 	counts, err := ensureTopics(ctx, cfg, baseOpts)
 	if err != nil {
 		return err
@@ -50,10 +43,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	m := metrics.New()
 	gate := health.New(health.Config{
 		Window:        cfg.CircuitWindow,
-		MinRequests:   cfg.CircuitMin,
-		FailureRatio:  cfg.CircuitRatio,
-		ProbeInterval: cfg.ProbeInterval,
-		MaxProbe:      cfg.MaxProbe,
+		MinRequests:   cfg.CircuitMinRequests,
+		FailureRatio:  cfg.CircuitFailureRatio,
+		ProbeInterval: cfg.CircuitProbeInterval,
+		MaxProbe:      cfg.CircuitMaxProbe,
 		MaxInFlight:   cfg.MaxInFlight,
 		MinInFlight:   1,
 		MaxRPS:        cfg.MaxRPS,
@@ -64,7 +57,13 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Name: "forwarder_concurrency_limit",
 		Help: "Current adaptive limit on concurrent requests to AdEventsX.",
 	}, func() float64 { return float64(gate.Limit()) }))
-	client := deliver.NewClient(cfg.URL, cfg.APIKey, cfg.AttemptTO, cfg.RetryAfterCap, cfg.MaxInFlight)
+	client := deliver.NewClient(deliver.ClientConfig{
+		BaseURL:        cfg.URL,
+		APIKey:         cfg.APIKey,
+		AttemptTimeout: cfg.AttemptTimeout,
+		RetryAfterCap:  cfg.RetryAfterCap,
+		MaxConns:       cfg.MaxInFlight,
+	})
 	defer client.CloseIdle()
 	deliverer := deliver.NewDeliverer(client, gate, deliver.Policy{
 		MaxAttempts:    cfg.MaxAttempts,
@@ -72,7 +71,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		MaxBackoff:     cfg.MaxBackoff,
 		Jitter:         cfg.Jitter,
 	}, m)
-	store := dedupe.New(cfg.DedupeTopic, cfg.DedupeSize, cfg.DedupeWindow,
+	store := dedupe.New(cfg.DedupeTopic, cfg.DedupeCacheSize, cfg.DedupeWindow,
 		dedupe.WithEvictionReport(log, m.Evictions))
 
 	ln, err := net.Listen("tcp", cfg.AdminAddr)
@@ -87,8 +86,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(10*time.Millisecond),
 		// A record up to MaxRecordBytes must fit in a DLQ or reroute write, headers included.
-		kgo.ProducerBatchMaxBytes(int32(deadletter.BatchBytes(cfg.MaxRecord))),
-		kgo.BrokerMaxWriteBytes(int32(max(100<<20, 2*deadletter.BatchBytes(cfg.MaxRecord)))),
+		kgo.ProducerBatchMaxBytes(int32(deadletter.BatchBytes(cfg.MaxRecordBytes))),
+		kgo.BrokerMaxWriteBytes(int32(max(100<<20, 2*deadletter.BatchBytes(cfg.MaxRecordBytes)))),
 	)...)
 	if err != nil {
 		return fmt.Errorf("kafka producer: %w", err)
@@ -98,17 +97,17 @@ func run(ctx context.Context, log *slog.Logger) error {
 	pipe := forward.New(forward.Config{
 		DLQTopic:       cfg.DLQTopic,
 		Partitions:     counts[cfg.EventsTopic],
-		MaxRecordBytes: cfg.MaxRecord,
-		Names:          event.NewNames(cfg.Names...),
+		MaxRecordBytes: cfg.MaxRecordBytes,
+		Names:          event.NewNames(cfg.EventNames...),
 	}, log, store, deliverer.Deliver, produceAcked(producer), m)
 	eng, err := engine.New(engine.Config{
 		Topic:           cfg.EventsTopic,
-		Group:           cfg.Group,
-		SessionTimeout:  cfg.SessionTO,
+		Group:           cfg.ConsumerGroup,
+		SessionTimeout:  cfg.SessionTimeout,
 		MaxInFlight:     cfg.MaxInFlight,
-		MaxPerPartition: cfg.MaxPerPart,
-		CommitInterval:  cfg.CommitEvery,
-		RevokeTimeout:   cfg.ShutdownTO,
+		MaxPerPartition: cfg.MaxInFlightPerPart,
+		CommitInterval:  cfg.CommitInterval,
+		RevokeTimeout:   cfg.ShutdownTimeout,
 	}, log, baseOpts, pipe.Handle, func(ctx context.Context, ids []int32) error {
 		return pipe.Prepare(ctx, ids, baseOpts)
 	}, m)
@@ -132,7 +131,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: finishing in-flight records", "deadline", cfg.ShutdownTO.String())
+		log.Info("shutting down: finishing in-flight records", "deadline", cfg.ShutdownTimeout.String())
 	case err = <-adminErr:
 		err = fmt.Errorf("admin server: %w", err)
 	case err = <-engDone:
@@ -154,7 +153,7 @@ func flushTraces(log *slog.Logger, stop func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := stop(ctx); err != nil {
-		log.Warn("flush traces", "error", err)
+		log.Warn("flush traces", "err", err)
 	}
 }
 
@@ -178,7 +177,7 @@ func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]i
 	defer cl.Close()
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	maxMessage := fmt.Sprint(deadletter.TopicMaxMessageBytes(cfg.MaxRecord))
+	maxMessage := fmt.Sprint(deadletter.TopicMaxMessageBytes(cfg.MaxRecordBytes))
 	counts, err := kafka.EnsureTopics(tctx, cl, cfg.Kafka,
 		// Read, and Write for the copies re-published to their home partition.
 		kafka.Topic{Name: cfg.EventsTopic, Need: []kafka.Op{kafka.Read, kafka.Write}},
@@ -206,7 +205,7 @@ func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]i
 			cfg.DedupeTopic, dc[cfg.DedupeTopic], cfg.EventsTopic, counts[cfg.EventsTopic])}
 	}
 	counts[cfg.DedupeTopic] = dc[cfg.DedupeTopic]
-	if err := kafka.CheckGroup(tctx, cl, cfg.Kafka, cfg.Group); err != nil {
+	if err := kafka.CheckGroup(tctx, cl, cfg.Kafka, cfg.ConsumerGroup); err != nil {
 		return nil, err
 	}
 	return counts, nil

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/martech/eventfwd/libs/config"
+	"github.com/martech/eventfwd/libs/config/configtest"
 	"github.com/martech/eventfwd/services/ingress/internal/auth"
 	"github.com/martech/eventfwd/services/ingress/internal/ratelimit"
 )
@@ -21,7 +21,7 @@ const (
 )
 
 func TestLoadConfigDefaults(t *testing.T) {
-	cfg, err := loadConfig(config.FromMap(map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients}))
+	cfg, err := loadConfig(settings.FromMap(map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,12 +114,12 @@ func TestLoadConfigErrors(t *testing.T) {
 		{
 			name: "bad log level",
 			give: map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients, "LOG_LEVEL": "loud"},
-			want: []string{`LOG_LEVEL: "loud" is not debug, info, warn or error`},
+			want: []string{`LOG_LEVEL: "loud" is not one of debug, info, warn, error, off`},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := loadConfig(config.FromMap(tt.give))
+			_, err := loadConfig(settings.FromMap(tt.give))
 			if err == nil {
 				t.Fatal("loadConfig() succeeded, want an error")
 			}
@@ -137,7 +137,7 @@ func TestLoadConfigErrors(t *testing.T) {
 }
 
 func TestLoadConfigExternal(t *testing.T) {
-	cfg, err := loadConfig(config.FromMap(map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients,
+	cfg, err := loadConfig(settings.FromMap(map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients,
 		"JWT_JWKS_URL": "https://idp.example.com/.well-known/jwks.json", "JWT_EXTERNAL_ISSUER": "https://idp.example.com/",
 		"JWT_EXTERNAL_AUDIENCE": "eventfwd", "JWT_EXTERNAL_SCOPE_CLAIM": "scp"}))
 	if err != nil {
@@ -168,35 +168,51 @@ func TestLoadConfigLogLevel(t *testing.T) {
 			if tt.give != "" {
 				env["LOG_LEVEL"] = tt.give
 			}
-			cfg, err := loadConfig(config.FromMap(env))
+			cfg, err := loadConfig(settings.FromMap(env))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.LogLevel != tt.want {
-				t.Errorf("LogLevel = %v, want %v", cfg.LogLevel, tt.want)
+			if cfg.Log.Level != tt.want {
+				t.Errorf("Log.Level = %v, want %v", cfg.Log.Level, tt.want)
 			}
 		})
 	}
-	if !strings.Contains(usage, "LOG_LEVEL") {
+	if !strings.Contains(settings.Usage(), "LOG_LEVEL") {
 		t.Error("-h does not document LOG_LEVEL")
 	}
 }
 
-func TestConfigLogHidesSecrets(t *testing.T) {
-	cfg, err := loadConfig(config.FromMap(map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients}))
-	if err != nil {
+func TestStartLogHidesSecrets(t *testing.T) {
+	env := settings.FromMap(map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients,
+		"JWT_KEYS": "k2:" + testSecret + "!", "JWT_SIGNING_KID": "k2"})
+	if _, err := loadConfig(env); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", cfg)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", env.LogValue())
 	for _, secret := range []string{testSecret, "s3cret-web", "s3cret-app"} {
 		if strings.Contains(buf.String(), secret) {
 			t.Errorf("config log shows a secret: %s", buf.String())
 		}
 	}
-	if !strings.Contains(buf.String(), `"auth_clients":"app,web`) {
-		t.Errorf("config log does not list the client ids: %s", buf.String())
+	for _, want := range []string{`"AUTH_CLIENTS":"web,app (secrets not shown)"`, `"JWT_KEYS":"k2 (secrets not shown)"`,
+		`"JWT_SECRET":"(set, 32 bytes)"`, `"TOKEN_TTL":"1h"`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("config log lacks %s: %s", want, buf.String())
+		}
 	}
+}
+
+func TestLoadConfigReadsEverySetting(t *testing.T) {
+	env := settings.FromMap(map[string]string{"JWT_SECRET": testSecret, "AUTH_CLIENTS": testClients})
+	if _, err := loadConfig(env); err != nil {
+		t.Fatal(err)
+	}
+	configtest.CheckReads(t, settings, env)
+}
+
+func TestREADMEListsEverySetting(t *testing.T) {
+	configtest.CheckREADME(t, settings, "../../README.md")
 }
 
 func TestLoadConfigKeysAndFile(t *testing.T) {
@@ -252,7 +268,7 @@ func TestLoadConfigKeysAndFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := loadConfig(config.FromMap(tt.give))
+			cfg, err := loadConfig(settings.FromMap(tt.give))
 			gotErr := ""
 			if err != nil {
 				gotErr = err.Error()

@@ -24,7 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/martech/eventfwd/libs/config"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/libs/kafka"
 	"github.com/martech/eventfwd/libs/tracing"
@@ -57,7 +56,7 @@ func main() {
 	for _, arg := range os.Args[1:] {
 		switch arg {
 		case "-h", "-help", "--help":
-			fmt.Print(usage)
+			fmt.Print(settings.Usage())
 			return
 		default:
 			fmt.Fprintf(os.Stderr, "ingress: unexpected argument %q; settings come from the environment, see -h\n", arg)
@@ -65,14 +64,16 @@ func main() {
 		}
 	}
 
-	// The configuration comes first: LOG_LEVEL shapes the logger.
-	cfg, err := loadConfig(config.FromOS())
+	// The configuration comes first: LOG_LEVEL and LOG_FORMAT shape the logger.
+	env := settings.FromOS()
+	cfg, err := loadConfig(env)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ingress: %v\n", err)
 		os.Exit(2)
 	}
 	// stderr, like the other binaries: stdout stays for what a command prints.
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "ingress")
+	log := cfg.Log.Logger(os.Stderr, "ingress")
+	log.Info("starting", "config", env.LogValue())
 
 	// Every request allocates a little and keeps nothing, and the live heap is a few MiB: the
 	// collector's default pace spends a fifth of the CPU under load for memory nobody needs
@@ -90,18 +91,16 @@ func main() {
 	err = run(context.Background(), log, cfg)
 	tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if terr := stopTracing(tctx); terr != nil {
-		log.Warn("flush traces", "error", terr)
+		log.Warn("flush traces", "err", terr)
 	}
 	cancel()
 	if err != nil {
-		log.Error("ingress stopped", "error", err)
+		log.Error("ingress stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, log *slog.Logger, cfg Config) error {
-	log.Info("starting", "config", cfg)
-
 	// SIGINT/SIGTERM also cut the start-up short, e.g. while the brokers are unreachable.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -126,7 +125,7 @@ func run(ctx context.Context, log *slog.Logger, cfg Config) error {
 		fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 		defer cancel()
 		if err := cl.Flush(fctx); err != nil {
-			log.Warn("flush kafka client", "error", err)
+			log.Warn("flush kafka client", "err", err)
 		}
 		cl.Close()
 	}()

@@ -161,7 +161,7 @@ func (h *Handler) received(w http.ResponseWriter, r *http.Request) {
 	}
 	bw.WriteString("]}\n")
 	if err := bw.Flush(); err != nil {
-		h.log.Debug("write received list", "error", err)
+		h.log.Debug("write received list", "err", err)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/martech/eventfwd/libs/config"
@@ -61,7 +61,10 @@ type IO struct {
 	Now            func() time.Time
 }
 
-const usage = `dlq: look into and replay the dead-letter topic of the event-forwarding pipeline.
+// usage is what dlq -h prints; the environment part comes from Environment.
+var usage = strings.Replace(usageFormat, "{{environment}}\n", Environment.EnvUsage(), 1)
+
+const usageFormat = `dlq: look into and replay the dead-letter topic of the event-forwarding pipeline.
 
 Usage:
   dlq stats  [flags]   counts by reason, HTTP status, event_name and age; the oldest and newest
@@ -76,22 +79,10 @@ Usage:
 --replayed, --replay-name, --latest, --held-by).
 Every command reads the DLQ up to its end as it was when the command started.
 
-Environment (a flag of the same meaning wins):
-  KAFKA_BROKERS   Kafka bootstrap brokers, comma-separated (--brokers) [127.0.0.1:9092]
-  KAFKA_TLS, KAFKA_TLS_CA_FILE, KAFKA_TLS_CERT_FILE, KAFKA_TLS_KEY_FILE, KAFKA_TLS_SERVER_NAME,
-  KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD(_FILE), KAFKA_SASL_OAUTH_*
-                  TLS and SASL to the brokers, as the services (README, "Connecting to your cluster")
-  DLQ_TOPIC       the dead-letter topic (--dlq-topic) [events.dlq]
-  EVENTS_TOPIC    where replay sends records (--events-topic) [events.raw]
-  EVENT_NAMES     event_name values the forwarder accepts; show and replay judge records with them,
-                  so set it as the forwarder has it [purchase,lead]
-  MAX_RECORD_BYTES  the forwarder's record size limit (key, value and headers): replay holds
-                  back larger records (held-too-large, not sent even with --force); set it as
-                  the forwarder has it [921600]
-  REPLAY_TRANSACTION_TIMEOUT  how long the broker lets a replay batch's transaction stay open
-                  before aborting it (--transaction-timeout); a killed replay's open transaction
-                  holds the forwarder's reads of the partitions it wrote to until then [5s]
-  LOG_LEVEL       the Kafka client's log on stderr: off, debug, info, warn, error [off]
+Environment (--brokers, --dlq-topic and --events-topic win over KAFKA_BROKERS, DLQ_TOPIC and
+EVENTS_TOPIC; set EVENT_NAMES and MAX_RECORD_BYTES as the forwarder has them: show and replay
+judge records with them, and replay holds back larger records even with --force):
+{{environment}}
 
 Exit codes:
   0    done (also: -h)
@@ -147,19 +138,4 @@ func parse(fs *flag.FlagSet, args []string, std IO, about string) error {
 		return exitErr(ExitUsage, "%s: unexpected argument %q; every option is a flag (dlq %s -h)", fs.Name(), fs.Arg(0), fs.Name())
 	}
 	return nil
-}
-
-// logger is the Kafka client's log. It is off unless LOG_LEVEL asks for it: what the operator
-// needs to know is in the command's own output and error, and the client's lines (dozens of
-// ERROR lines when a run is fenced, all expected) would bury it.
-func logger(w io.Writer, env *config.Env) *slog.Logger {
-	v := env.String("LOG_LEVEL", "off")
-	if v == "off" {
-		return slog.New(slog.DiscardHandler)
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(v)); err != nil {
-		env.Fail("LOG_LEVEL", "is not off, debug, info, warn or error")
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }

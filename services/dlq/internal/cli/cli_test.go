@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -18,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/martech/eventfwd/libs/config"
+	"github.com/martech/eventfwd/libs/config/configtest"
 	"github.com/martech/eventfwd/libs/deadletter"
 )
 
@@ -29,7 +30,7 @@ var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := Run(t.Context(), args, IO{Stdout: &out, Stderr: &errOut, Env: config.FromMap(env), Now: func() time.Time { return now }})
+	err := Run(t.Context(), args, IO{Stdout: &out, Stderr: &errOut, Env: Environment.FromMap(env), Now: func() time.Time { return now }})
 	if err != nil {
 		fmt.Fprintln(&errOut, "dlq:", err)
 	}
@@ -184,7 +185,7 @@ func TestReplayGivesUpOnACoordinatorThatNeverAnswers(t *testing.T) {
 	defer cancel()
 	var out, errOut bytes.Buffer
 	err = Run(ctx, []string{"replay", "--name", "stuck", "--timeout", "1s"},
-		IO{Stdout: &out, Stderr: &errOut, Env: config.FromMap(map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0]}), Now: func() time.Time { return now }})
+		IO{Stdout: &out, Stderr: &errOut, Env: Environment.FromMap(map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0]}), Now: func() time.Time { return now }})
 	if ExitCode(err) != ExitUnreachable || !strings.Contains(fmt.Sprint(err), "group dlq-replay-stuck") {
 		t.Fatalf("exit %d, error %v; want %d naming the group", ExitCode(err), err, ExitUnreachable)
 	}
@@ -237,7 +238,7 @@ func TestReplayTakenOverSaysSo(t *testing.T) {
 	go func() {
 		var out, errOut bytes.Buffer
 		err := Run(t.Context(), []string{"replay", "--name", "twice", "--rate", "10", "--batch", "1"},
-			IO{Stdout: &out, Stderr: &errOut, Env: config.FromMap(env), Now: func() time.Time { return now }})
+			IO{Stdout: &out, Stderr: &errOut, Env: Environment.FromMap(env), Now: func() time.Time { return now }})
 		if err != nil {
 			fmt.Fprintln(&errOut, "dlq:", err)
 		}
@@ -487,4 +488,16 @@ func TestLatestSelectsTheNewestCopyOfEachEvent(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "sent 2 to events.raw") {
 		t.Fatalf("replay --latest: exit %d\n%s%s", code, stdout, stderr)
 	}
+}
+
+func TestREADMEListsEverySetting(t *testing.T) {
+	configtest.CheckREADME(t, Environment, "../../../../README.md")
+}
+
+func TestSettingsReadEveryVariable(t *testing.T) {
+	env := Environment.FromMap(nil)
+	if _, err := (common{timeout: time.Second}).settings(IO{Stderr: io.Discard, Env: env}); err != nil {
+		t.Fatal(err)
+	}
+	configtest.CheckReads(t, Environment, env)
 }

@@ -112,11 +112,11 @@ func runReplay(ctx context.Context, args []string, std IO) error {
 	case *batch < 1 || *batch > 10000:
 		return exitErr(ExitUsage, "--batch: %d is outside 1..10000", *batch)
 	}
-	timeout := std.Env.Duration("REPLAY_TRANSACTION_TIMEOUT", replay.DefaultTransactionTimeout, time.Second, time.Minute)
 	s, err := c.settings(std)
 	if err != nil {
 		return err
 	}
+	timeout := s.TransactionTimeout
 	switch {
 	case *txnTimeout == 0:
 	case *txnTimeout < time.Second || *txnTimeout > time.Minute:

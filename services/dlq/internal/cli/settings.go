@@ -14,9 +14,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/martech/eventfwd/libs/config"
 	"github.com/martech/eventfwd/libs/deadletter"
 	"github.com/martech/eventfwd/libs/event"
 	"github.com/martech/eventfwd/libs/kafka"
+	"github.com/martech/eventfwd/services/dlq/internal/replay"
 )
 
 // common are the flags every command has; empty means "from the environment".
@@ -36,6 +38,18 @@ func (c *common) register(fs *flag.FlagSet, withEvents bool) {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to try to reach Kafka before giving up with exit code 3")
 }
 
+// Environment are the variables dlq reads, declared once: its -h, README table and tests derive
+// from them. EVENT_NAMES and MAX_RECORD_BYTES are the forwarder's: set them as it has them. The
+// Kafka client's log is off unless LOG_LEVEL asks for it: what the operator needs is in the
+// command's own output and error.
+var Environment = config.NewSet("dlq", "", kafka.Vars...).Add(kafka.DLQTopicVar, kafka.EventsTopicVar,
+	event.NamesVar, deadletter.MaxRecordBytesVar, txnTimeoutVar, config.LogLevelVar.WithDefault("off"),
+	config.LogFormatVar.WithDefault("text"))
+
+// txnTimeoutVar is replay's; every command reads it, so a bad value stops any of them.
+var txnTimeoutVar = config.Duration("REPLAY_TRANSACTION_TIMEOUT", replay.DefaultTransactionTimeout, time.Second, time.Minute,
+	"how long the broker lets a replay batch's transaction stay open before aborting it (--transaction-timeout); a killed replay's open transaction holds the forwarder's reads of the partitions it wrote to until then")
+
 // Settings are a command's resolved settings.
 type Settings struct {
 	Kafka       kafka.Settings
@@ -44,22 +58,24 @@ type Settings struct {
 	Names       event.Names
 	// MaxRecordBytes is the forwarder's MAX_RECORD_BYTES: replay holds back larger records.
 	MaxRecordBytes int
-	Timeout        time.Duration
-	Log            *slog.Logger
+	// TransactionTimeout is REPLAY_TRANSACTION_TIMEOUT; replay's --transaction-timeout wins.
+	TransactionTimeout time.Duration
+	Timeout            time.Duration
+	Log                *slog.Logger
 }
 
 // settings reads the environment and lets the flags win; the error names the variable or flag.
 func (c common) settings(std IO) (Settings, error) {
 	env := std.Env
 	s := Settings{
-		Kafka:       kafka.ReadSettings(env),
-		DLQTopic:    env.String("DLQ_TOPIC", kafka.DefaultDLQTopic),
-		EventsTopic: env.String("EVENTS_TOPIC", kafka.DefaultEventsTopic),
-		Names:       event.NewNames(env.List("EVENT_NAMES", event.DefaultNames)...),
-		// The forwarder's default and bounds.
-		MaxRecordBytes: env.Int("MAX_RECORD_BYTES", deadletter.DefaultMaxRecordBytes, 1024, 100<<20),
-		Timeout:        c.timeout,
-		Log:            logger(std.Stderr, env),
+		Kafka:              kafka.ReadSettings(env),
+		DLQTopic:           kafka.DLQTopicVar.Read(env),
+		EventsTopic:        kafka.EventsTopicVar.Read(env),
+		Names:              event.NewNames(event.NamesVar.Read(env)...),
+		MaxRecordBytes:     deadletter.MaxRecordBytesVar.Read(env),
+		TransactionTimeout: txnTimeoutVar.Read(env),
+		Timeout:            c.timeout,
+		Log:                config.ReadLogging(env).Logger(std.Stderr, ""),
 	}
 	if err := env.Err(); err != nil {
 		return Settings{}, &Error{Code: ExitUsage, Err: err}

@@ -35,8 +35,18 @@ type Client struct {
 	retryAfterCap time.Duration
 }
 
-// NewClient returns a Client with a connection pool sized for maxConns concurrent requests.
-func NewClient(baseURL, apiKey string, attemptTimeout, retryAfterCap time.Duration, maxConns int) *Client {
+// ClientConfig says where and how the Client sends.
+type ClientConfig struct {
+	BaseURL        string // ADEVENTSX_URL; requests go to BaseURL/v1/conversions
+	APIKey         string // sent as X-Api-Key
+	AttemptTimeout time.Duration
+	RetryAfterCap  time.Duration // longest Retry-After honoured
+	MaxConns       int           // concurrent requests the connection pool is sized for
+}
+
+// NewClient returns a Client with a connection pool sized for cfg.MaxConns concurrent requests.
+func NewClient(cfg ClientConfig) *Client {
+	maxConns := cfg.MaxConns
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -54,10 +64,10 @@ func NewClient(baseURL, apiKey string, attemptTimeout, retryAfterCap time.Durati
 			// the Location names. The 3xx itself comes back, a failure of the destination.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		endpoint:      strings.TrimRight(baseURL, "/") + "/v1/conversions",
-		apiKey:        apiKey,
-		timeout:       attemptTimeout,
-		retryAfterCap: retryAfterCap,
+		endpoint:      strings.TrimRight(cfg.BaseURL, "/") + "/v1/conversions",
+		apiKey:        cfg.APIKey,
+		timeout:       cfg.AttemptTimeout,
+		retryAfterCap: cfg.RetryAfterCap,
 	}
 }
 

@@ -31,7 +31,7 @@ func TestRedirectIsNotFollowedAndIsADestinationFailure(t *testing.T) {
 			}))
 			defer api.Close()
 
-			c := NewClient(api.URL, "secret-key", time.Second, time.Second, 4)
+			c := NewClient(ClientConfig{BaseURL: api.URL, APIKey: "secret-key", AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 4})
 			a := c.Send(t.Context(), "id-1", []byte(`{}`))
 
 			mu.Lock()

@@ -92,7 +92,7 @@ func TestDeliverRetriesThenSucceedsOrGivesUp(t *testing.T) {
 			s := &script{statuses: tt.statuses}
 			srv := httptest.NewServer(s)
 			defer srv.Close()
-			c := NewClient(srv.URL, "key-1", time.Second, time.Second, 4)
+			c := NewClient(ClientConfig{BaseURL: srv.URL, APIKey: "key-1", AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 4})
 			d := NewDeliverer(c, busyGate{testGate(t, 50)}, Policy{
 				MaxAttempts: tt.maxAttempts, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
 			}, nil)
@@ -132,7 +132,7 @@ func TestDeliverTimesOutAnAttemptAndRetries(t *testing.T) {
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer srv.Close()
-	c := NewClient(srv.URL, "k", 50*time.Millisecond, time.Second, 4)
+	c := NewClient(ClientConfig{BaseURL: srv.URL, APIKey: "k", AttemptTimeout: 50 * time.Millisecond, RetryAfterCap: time.Second, MaxConns: 4})
 	d := NewDeliverer(c, testGate(t, 50), Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, nil)
 	if err := d.Deliver(t.Context(), "id", []byte(`{}`)); err != nil || calls != 2 {
 		t.Fatalf("Deliver = %v after %d calls; want sent on the 2nd attempt", err, calls)
@@ -151,7 +151,7 @@ func TestDeliverHoldsALoneEventBackWhileEverythingFails(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	c := NewClient(srv.URL, "k", time.Second, time.Second, 4)
+	c := NewClient(ClientConfig{BaseURL: srv.URL, APIKey: "k", AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 4})
 	d := NewDeliverer(c, testGate(t, 0), Policy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -191,7 +191,7 @@ func TestDeliverStopsWaitingWhenCancelled(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	c := NewClient(srv.URL, "k", time.Second, time.Second, 4)
+	c := NewClient(ClientConfig{BaseURL: srv.URL, APIKey: "k", AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 4})
 	d := NewDeliverer(c, testGate(t, 50), Policy{MaxAttempts: 10, InitialBackoff: time.Hour, MaxBackoff: time.Hour}, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -217,7 +217,7 @@ func TestDeliverKeepsWhyTheEventWasRejected(t *testing.T) {
 		_, _ = io.WriteString(w, "{\"error\":\"invalid_payload\",\n \"detail\":\"ts is in the future\",\"key\":\"secret-key-123\"}")
 	}))
 	defer srv.Close()
-	c := NewClient(srv.URL, "secret-key-123", time.Second, time.Second, 4)
+	c := NewClient(ClientConfig{BaseURL: srv.URL, APIKey: "secret-key-123", AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 4})
 	d := NewDeliverer(c, testGate(t, 50), Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, nil)
 	err := d.Deliver(t.Context(), "id", []byte(`{}`))
 	var f *deadletter.Failure
@@ -238,7 +238,7 @@ func TestRefusalDetailMasksAKeyAcrossTheCut(t *testing.T) {
 		_, _ = io.WriteString(w, strings.Repeat("x", maxDetail-5)+key)
 	}))
 	defer srv.Close()
-	a := NewClient(srv.URL, key, time.Second, time.Second, 1).Send(t.Context(), "id", []byte(`{}`))
+	a := NewClient(ClientConfig{BaseURL: srv.URL, APIKey: key, AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 1}).Send(t.Context(), "id", []byte(`{}`))
 	if strings.Contains(a.Detail, "secret") || len(a.Detail) > maxDetail+3 {
 		t.Errorf("detail %q (%d bytes) shows part of the key or is not cut", a.Detail, len(a.Detail))
 	}

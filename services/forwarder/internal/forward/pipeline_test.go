@@ -43,7 +43,7 @@ func testPipeline(t *testing.T, seeds []kgo.Opt, api string, perPartition int) (
 	m := metrics.New()
 	gate := health.New(health.Config{Window: time.Minute, MinRequests: 100, FailureRatio: 0.9,
 		ProbeInterval: time.Millisecond, MaxProbe: time.Millisecond, MaxInFlight: 16, MinInFlight: 1}, log, nil)
-	d := deliver.NewDeliverer(deliver.NewClient(api, "k", time.Second, time.Second, 16), gate,
+	d := deliver.NewDeliverer(deliver.NewClient(deliver.ClientConfig{BaseURL: api, APIKey: "k", AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 16}), gate,
 		deliver.Policy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, m)
 	producer := newClient(t, seeds, kgo.ProducerBatchMaxBytes(4<<20))
 	pipe := forward.New(forward.Config{DLQTopic: "dlq", Partitions: 4, MaxRecordBytes: 1 << 20,

@@ -103,8 +103,8 @@ func TestAccessLogKeepsRefusalsAndErrors(t *testing.T) {
 				l["route"] != route || l["request_id"] != "req-1" {
 				t.Errorf("line = %v, want msg %q level %s status %d route %s request_id req-1", l, "http request", tt.wantLevel, tt.code, route)
 			}
-			if tt.code >= 500 && l["error"] != "broker down" {
-				t.Errorf("a %d's line has error %v, want the handler's", tt.code, l["error"])
+			if tt.code >= 500 && l["err"] != "broker down" {
+				t.Errorf("a %d's line has error %v, want the handler's", tt.code, l["err"])
 			}
 		})
 	}
@@ -181,7 +181,7 @@ func TestTokenRefusalsAreInTheSampledAccessLog(t *testing.T) {
 		t.Fatalf("logged %d lines, want the access log's only: %s", len(lines), logs.String())
 	}
 	l := lines[0]
-	if l["msg"] != "http request" || l["status"] != float64(401) || l["error"] != "token refused" ||
+	if l["msg"] != "http request" || l["status"] != float64(401) || l["err"] != "token refused" ||
 		l["client_id"] != "web" || l["ip"] != "192.0.2.1" {
 		t.Errorf("line = %v, want the 401 with error %q, client_id web, ip 192.0.2.1", l, "token refused")
 	}

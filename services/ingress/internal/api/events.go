@@ -69,7 +69,7 @@ func (h *eventsHandler) post(c *gin.Context) {
 	if err != nil {
 		var invalid *event.ValidationError
 		if !errors.As(err, &invalid) {
-			h.log.ErrorContext(ctx, "decode event", "error", err)
+			h.log.ErrorContext(ctx, "decode event", "err", err)
 			c.JSON(http.StatusInternalServerError, errorBody{Error: "internal_error"})
 			return
 		}
@@ -79,7 +79,7 @@ func (h *eventsHandler) post(c *gin.Context) {
 
 	value, err := raw.MarshalJSON()
 	if err != nil {
-		h.log.ErrorContext(ctx, "encode event", "event_id", raw.EventID, "error", err)
+		h.log.ErrorContext(ctx, "encode event", "event_id", raw.EventID, "err", err)
 		c.JSON(http.StatusInternalServerError, errorBody{Error: "internal_error"})
 		return
 	}

@@ -45,7 +45,7 @@ func NewAdmin(log *slog.Logger, checker Checker, reg *prometheus.Registry) http.
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := ready.Ready(r.Context()); err != nil {
-			log.WarnContext(r.Context(), "not ready", "error", err)
+			log.WarnContext(r.Context(), "not ready", "err", err)
 			writeStatus(w, http.StatusServiceUnavailable, "unavailable")
 			return
 		}

@@ -124,7 +124,7 @@ func accessLog(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
 			attrs = append(attrs, slog.String("ip", c.ClientIP()))
 		}
 		if err := c.Errors.Last(); err != nil {
-			attrs = append(attrs, slog.String("error", err.Error()))
+			attrs = append(attrs, slog.String("err", err.Error()))
 			if more, ok := err.Meta.([]slog.Attr); ok {
 				attrs = append(attrs, more...)
 			}

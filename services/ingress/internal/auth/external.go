@@ -66,7 +66,7 @@ func NewExternal(ctx context.Context, cfg ExternalConfig) (*External, error) {
 		RateLimitWaitMax:  jwksTimeout,
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(ctx context.Context, err error) {
-				log.ErrorContext(ctx, "fetch external JWK Set", "url", u, "error", err)
+				log.ErrorContext(ctx, "fetch external JWK Set", "url", u, "err", err)
 			}
 		},
 	})

@@ -226,7 +226,7 @@ func TokenHandler(log *slog.Logger, clients *Clients, tokens *Tokens, guard *Gua
 
 		token, err := tokens.Issue(client, now)
 		if err != nil {
-			log.ErrorContext(ctx, "issue token", "client_id", client.ID, "error", err)
+			log.ErrorContext(ctx, "issue token", "client_id", client.ID, "err", err)
 			c.JSON(http.StatusInternalServerError, ErrorResponse{Error: "server_error"})
 			return
 		}

@@ -72,10 +72,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestListenerClosesTheLongestIdleAtTheCap(t *testing.T) {
 	l, addr := serve(t, 2, nil)
 	first, second := dial(t, addr), dial(t, addr)
-	for _, c := range []net.Conn{first, second} {
+	for i, c := range []net.Conn{first, second} {
 		if got := get(c, "/"); got != "200 OK" {
 			t.Fatalf("GET / = %q", got)
 		}
+		// The server marks a connection idle after the client has read its answer: wait, so
+		// that first is idle before second (under load the two could swap).
+		waitFor(t, "the connection to go idle", func() bool { return idleCount(l) == i+1 })
 	}
 	third := dial(t, addr)
 	if got := get(third, "/"); got != "200 OK" {
@@ -120,4 +123,10 @@ func TestListenerWaitsWhenNoneIsIdle(t *testing.T) {
 	if s := get(busy, "/"); !strings.Contains(s, "EOF") && !strings.Contains(s, "reset") {
 		t.Errorf("GET on the connection made room for = %q, want it closed", s)
 	}
+}
+
+func idleCount(l *Listener) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idle.Len()
 }

@@ -1,0 +1,3 @@
+module github.com/martech/eventfwd/checks
+
+go 1.26.8
