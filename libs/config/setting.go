@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -277,6 +278,22 @@ func (s *Set) FromMap(m map[string]string) *Env {
 	e := FromMap(m)
 	e.set = s
 	return e
+}
+
+// HandleArgs is the command line of a binary whose settings all come from the environment:
+// -h (or -help, --help) prints Usage and exits 0; any other argument stops it with exit 2, one
+// line naming the argument. No argument: it returns.
+func (s *Set) HandleArgs(name string, args []string) {
+	for _, arg := range args {
+		switch arg {
+		case "-h", "-help", "--help":
+			fmt.Print(s.Usage())
+			os.Exit(0)
+		default:
+			fmt.Fprintf(os.Stderr, "%s: unexpected argument %q; settings come from the environment, see -h\n", name, arg)
+			os.Exit(2)
+		}
+	}
 }
 
 // Usage is the -h text: About, then every setting with its help, default, bounds, and whether

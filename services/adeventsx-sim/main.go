@@ -20,16 +20,7 @@ import (
 const shutdownTimeout = 10 * time.Second
 
 func main() {
-	for _, arg := range os.Args[1:] {
-		switch arg {
-		case "-h", "-help", "--help":
-			fmt.Print(settings.Usage())
-			return
-		default:
-			fmt.Fprintf(os.Stderr, "adeventsx-sim: unexpected argument %q; settings come from the environment, see -h\n", arg)
-			os.Exit(2)
-		}
-	}
+	settings.HandleArgs("adeventsx-sim", os.Args[1:])
 
 	// The configuration comes first: LOG_LEVEL and LOG_FORMAT shape the logger.
 	env := settings.FromOS()

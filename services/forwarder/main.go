@@ -13,16 +13,7 @@ import (
 )
 
 func main() {
-	for _, arg := range os.Args[1:] {
-		switch arg {
-		case "-h", "-help", "--help", "help":
-			fmt.Print(settings.Usage())
-			return
-		default:
-			fmt.Fprintf(os.Stderr, "forwarder: unexpected argument %q; settings come from the environment, see -h\n", arg)
-			os.Exit(2)
-		}
-	}
+	settings.HandleArgs("forwarder", os.Args[1:])
 	// The configuration comes first: LOG_LEVEL and LOG_FORMAT shape the logger.
 	env := settings.FromOS()
 	cfg, err := loadConfig(env)

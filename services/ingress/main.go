@@ -53,16 +53,7 @@ func main() {
 		}
 		return
 	}
-	for _, arg := range os.Args[1:] {
-		switch arg {
-		case "-h", "-help", "--help":
-			fmt.Print(settings.Usage())
-			return
-		default:
-			fmt.Fprintf(os.Stderr, "ingress: unexpected argument %q; settings come from the environment, see -h\n", arg)
-			os.Exit(2)
-		}
-	}
+	settings.HandleArgs("ingress", os.Args[1:])
 
 	// The configuration comes first: LOG_LEVEL and LOG_FORMAT shape the logger.
 	env := settings.FromOS()
