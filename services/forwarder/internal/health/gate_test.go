@@ -117,9 +117,9 @@ func TestGateHandsAFreedSlotToTheOldestWaiter(t *testing.T) {
 			waiter <- tk
 		}()
 		synctest.Wait() // the waiter is queued
-		g.release(held) // the slot frees
-		ctx, cancel := context.WithCancel(t.Context())
-		cancel()
+		g.release(held) // the slot frees; the waiter has not run yet
+		ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+		defer cancel()
 		if _, err := g.Acquire(ctx); err == nil {
 			t.Fatal("a newcomer took the slot freed for the waiter")
 		}
