@@ -102,6 +102,21 @@ func dlqDeadLetter(t *testing.T, n names, ids ...string) {
 	}
 }
 
+// wantReplayedOnce checks that the replay called name sent each of total DLQ records to topic
+// exactly once.
+func wantReplayedOnce(t *testing.T, topic, name string, total int) {
+	t.Helper()
+	sent := dlqReplayed(t, topic, name)
+	if len(sent) != total {
+		t.Errorf("%d DLQ records replayed, want all %d", len(sent), total)
+	}
+	for from, times := range sent {
+		if times != 1 {
+			t.Errorf("DLQ record %s replayed %d times, want once", from, times)
+		}
+	}
+}
+
 // dlqReplayed counts the records in topic that a replay called name sent, by the DLQ record
 // they came from (dlq.replayed_from).
 func dlqReplayed(t *testing.T, topic, name string) map[string]int {
@@ -326,17 +341,9 @@ func TestDLQInterruptedReplayResumesWithoutDuplicates(t *testing.T) {
 	if want := fmt.Sprintf("all 3 runs of replay resume: looked at %d records, sent %d to %s", total, total, n.events); !strings.Contains(res.stdout, want) {
 		t.Errorf("the last run's summary lacks %q", want)
 	}
-	sent := dlqReplayed(t, n.events, "resume")
+	wantReplayedOnce(t, n.events, "resume", total)
 	if aborted := dlqWritten(t, n.events, "resume") - total; aborted <= 0 {
 		t.Errorf("%d records of the killed run's open batch in %s, want some (aborted, so never read)", aborted, n.events)
-	}
-	if len(sent) != total {
-		t.Errorf("%d DLQ records replayed, want all %d", len(sent), total)
-	}
-	for from, times := range sent {
-		if times != 1 {
-			t.Errorf("DLQ record %s replayed %d times, want once", from, times)
-		}
 	}
 }
 
@@ -442,15 +449,7 @@ func TestDLQRunsOfOneNameAtOnce(t *testing.T) {
 	if strings.Contains(slowOut.String(), "--max") || strings.Contains(slowErr.String(), "level=") {
 		t.Errorf("the first run blames --max or shows the Kafka client's log")
 	}
-	sent := dlqReplayed(t, n.events, name)
-	if len(sent) != total {
-		t.Errorf("%d DLQ records replayed, want all %d", len(sent), total)
-	}
-	for from, times := range sent {
-		if times != 1 {
-			t.Errorf("DLQ record %s replayed %d times, want once", from, times)
-		}
-	}
+	wantReplayedOnce(t, n.events, name, total)
 }
 
 // A replay killed with an open transaction holds the forwarder's read_committed reads of the

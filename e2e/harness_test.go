@@ -308,6 +308,16 @@ func (s *sim) received(t *testing.T) simReceived {
 	return r
 }
 
+// wantEachOnce checks that the simulator accepted every event it got exactly once.
+func (s *sim) wantEachOnce(t *testing.T) {
+	t.Helper()
+	for id, n := range s.times(t) {
+		if n != 1 {
+			t.Errorf("%s received %d times, want once", id, n)
+		}
+	}
+}
+
 // times is how often each id was accepted.
 func (s *sim) times(t *testing.T) map[string]int {
 	out := map[string]int{}

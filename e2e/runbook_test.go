@@ -228,12 +228,7 @@ func TestRunbookAdEventsXWasDown(t *testing.T) {
 			},
 		},
 	})
-	times := s.times(t)
-	for id, n := range times {
-		if n != 1 {
-			t.Errorf("%s received %d times, want once", id, n)
-		}
-	}
+	s.wantEachOnce(t)
 }
 
 // Runbook "a bad deploy got events rejected with 400": the recent ones are replayed, the old

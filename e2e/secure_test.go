@@ -91,11 +91,7 @@ func TestSecureLeastPrivilegePipeline(t *testing.T) {
 	waitFor(t, 60*time.Second, func() (bool, string) {
 		return len(s.times(t)) == total, fmt.Sprintf("%d of %d delivered after the replay", len(s.times(t)), total)
 	})
-	for id, times := range s.times(t) {
-		if times != 1 {
-			t.Errorf("event %s delivered %d times", id, times)
-		}
-	}
+	s.wantEachOnce(t)
 	log := in.logText()
 	if !strings.Contains(log, `"sasl_mechanism":"SCRAM-SHA-512"`) {
 		t.Errorf("the ingress's start-up log does not name the mechanism:\n%s", firstLines(log, 5))

@@ -272,6 +272,7 @@ func TestRevokeStopsEveryPartitionAtOnce(t *testing.T) {
 	var mu sync.Mutex
 	var stopped time.Time   // when partition 0's record saw the revoke
 	var lastStart time.Time // of partition 1's records
+	quick := 0              // partition 1's records started
 	started := make(chan struct{}, 1)
 	eng, _ := testEngine(t, seeds, 1, func(stop, _ context.Context, r *kgo.Record, _ func()) error {
 		if r.Partition == 0 {
@@ -288,14 +289,19 @@ func TestRevokeStopsEveryPartitionAtOnce(t *testing.T) {
 		}
 		mu.Lock()
 		lastStart = time.Now()
+		quick++
 		mu.Unlock()
 		time.Sleep(2 * time.Millisecond) // a quick delivery
 		return nil
 	})
 	stopEngine := runEngine(t, eng)
 	<-started
-	time.Sleep(100 * time.Millisecond) // partition 1 is busy delivering meanwhile
-	stopEngine()                       // leaving the group revokes both partitions
+	waitFor(t, 10*time.Second, "partition 1 busy delivering", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return quick >= 20
+	})
+	stopEngine() // leaving the group revokes both partitions
 	mu.Lock()
 	defer mu.Unlock()
 	if late := lastStart.Sub(stopped); late > 50*time.Millisecond {
