@@ -57,6 +57,8 @@ type options struct {
 	wrkDuration time.Duration
 	brokers     string
 	binDir      string
+	// ingressEnv is extra environment for the measured ingress (NAME=value ...).
+	ingressEnv []string
 }
 
 func main() {
@@ -73,7 +75,9 @@ func main() {
 	flag.IntVar(&o.floodRate, "flood-rate", 1000, "single events per second sent during the token flood")
 	wrkConns := flag.String("wrk-connections", "64,256", "comma-separated connection counts of the wrk comparison")
 	flag.DurationVar(&o.wrkDuration, "wrk-duration", 5*time.Second, "length of each wrk run (whole seconds)")
+	ingressEnv := flag.String("ingress-env", "", "space-separated NAME=value settings added to the ingress's environment")
 	flag.Parse()
+	o.ingressEnv = strings.Fields(*ingressEnv)
 	for _, f := range strings.Split(*wrkConns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 2 {
@@ -121,7 +125,7 @@ type report struct {
 }
 
 func run(ctx context.Context, o options) error {
-	in, err := fixture.StartIngress(o.binDir, o.brokers, "bench.ingress."+fixture.RandomHex(4))
+	in, err := fixture.StartIngress(o.binDir, o.brokers, "bench.ingress."+fixture.RandomHex(4), o.ingressEnv...)
 	if err != nil {
 		return err
 	}

@@ -169,3 +169,59 @@ func TestMarshalRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// marshalWithEncodingJSON is what MarshalJSON wrote before it appended by hand: the reference
+// its bytes must equal.
+func marshalWithEncodingJSON(r Raw) ([]byte, error) {
+	return json.Marshal(struct {
+		EventID    string      `json:"event_id"`
+		UserID     string      `json:"user_id"`
+		EventName  string      `json:"event_name"`
+		EventTime  string      `json:"event_time"`
+		Value      json.Number `json:"value"`
+		CampaignID string      `json:"campaign_id"`
+		Source     string      `json:"source,omitempty"`
+		ClickID    string      `json:"click_id,omitempty"`
+	}{
+		r.EventID, r.UserID, r.EventName, r.EventTime.UTC().Format(time.RFC3339Nano),
+		json.Number(r.Value.String()), r.CampaignID, r.Source, r.ClickID,
+	})
+}
+
+// MarshalJSON writes byte for byte what encoding/json writes, for any strings: every ASCII
+// character, control characters, HTML characters, invalid UTF-8, U+2028 and U+2029, and
+// multi-byte characters of every length.
+func TestMarshalJSONMatchesEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var pieces []string
+	for c := range 0x80 {
+		pieces = append(pieces, string(rune(c)))
+	}
+	pieces = append(pieces, "\u00fc", "\u7528", "\U0001F600", "\u2028", "\u2029", "\xff", "\xe2\x80", "\xed\xa0\x80", "\u200d")
+	randString := func(max int) string {
+		var b strings.Builder
+		for range rng.IntN(max + 1) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		return b.String()
+	}
+	for i := range 20000 {
+		r := Raw{
+			EventID: randString(40), UserID: randString(40), EventName: randString(8),
+			EventTime:  time.Unix(rng.Int64N(maxTime.Unix()+1), rng.Int64N(1e9)).In(time.FixedZone("x", 3600)),
+			Value:      decimal.New(rng.Int64N(1<<53)-1<<52, -rng.Int32N(maxPlaces)),
+			CampaignID: randString(40), Source: randString(3), ClickID: randString(3),
+		}
+		got, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := marshalWithEncodingJSON(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("case %d: MarshalJSON(%+q) =\n %s\nencoding/json writes\n %s", i, r, got, want)
+		}
+	}
+}

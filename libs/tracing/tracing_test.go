@@ -14,6 +14,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/martech/eventfwd/libs/deadletter"
 )
@@ -262,6 +263,33 @@ func TestHTTPHandlerTracesRoutes(t *testing.T) {
 	}
 	if n := len(exp.GetSpans()); n != 1 {
 		t.Errorf("%d spans, want 1 (GET /metrics untraced)", n)
+	}
+}
+
+// With exporting off, a request that carries a trace still hands it to the handler (the ingress
+// passes it on into Kafka), and one that carries none reaches the handler as it came.
+func TestHTTPHandlerWithExportingOffPassesACallersTraceOn(t *testing.T) {
+	otel.SetTracerProvider(noop.NewTracerProvider())
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	var got trace.SpanContext
+	var sameRequest bool
+	var plain *http.Request
+	h := HTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = trace.SpanContextFromContext(r.Context())
+		sameRequest = r == plain
+	}), "/events")
+
+	req := httptest.NewRequest(http.MethodPost, "/events", nil)
+	req.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if got.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" {
+		t.Errorf("the handler got trace %s, want the caller's", got.TraceID())
+	}
+
+	plain = httptest.NewRequest(http.MethodPost, "/events", nil)
+	h.ServeHTTP(httptest.NewRecorder(), plain)
+	if got.IsValid() || !sameRequest {
+		t.Errorf("a request without trace headers got span context %v (same request: %v), want it untouched", got, sameRequest)
 	}
 }
 

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,7 +98,7 @@ func (h *eventsHandler) postBatch(c *gin.Context) {
 	}
 
 	if len(records) > 0 {
-		pctx, cancel := context.WithTimeout(ctx, h.timeout)
+		pctx, cancel := h.publishContext(ctx)
 		defer cancel()
 		if err := h.publisher.PublishBatch(pctx, records); err != nil {
 			// The access log's line for this 503 carries the error, sampled with the other errors.

@@ -84,7 +84,7 @@ func (h *eventsHandler) post(c *gin.Context) {
 		return
 	}
 
-	pctx, cancel := context.WithTimeout(ctx, h.timeout)
+	pctx, cancel := h.publishContext(ctx)
 	defer cancel()
 	if err := h.publisher.Publish(pctx, []byte(raw.EventID), value); err != nil {
 		// The access log's line for this 503 carries the error, sampled with the other errors.
@@ -95,11 +95,18 @@ func (h *eventsHandler) post(c *gin.Context) {
 	writeAccepted(c, raw.EventID)
 }
 
+// publishContext bounds a write to Kafka by the produce timeout alone, keeping ctx's values (the
+// trace). It is not cut short when the client goes away: an event handed to Kafka is finished
+// either way (a client that left got no 202 and may send it again; dedupe absorbs the copy), and
+// not linking it to the request's cancellation spares every request that link's cost.
+func (h *eventsHandler) publishContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
+}
+
 // readJSONBody checks the Content-Type and reads the body up to limit bytes, answering 415, 413
 // or 400 itself when it cannot.
 func readJSONBody(c *gin.Context, limit int64) ([]byte, bool) {
-	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if err != nil || mediaType != "application/json" {
+	if !isJSON(c.Request.Header["Content-Type"]) {
 		c.JSON(http.StatusUnsupportedMediaType, errorBody{Error: "unsupported_media_type"})
 		return nil, false
 	}
@@ -109,7 +116,15 @@ func readJSONBody(c *gin.Context, limit int64) ([]byte, bool) {
 		c.JSON(http.StatusRequestEntityTooLarge, errorBody{Error: "body_too_large"})
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	var body []byte
+	var err error
+	if n := c.Request.ContentLength; n >= 0 {
+		// A known length within the limit: read exactly that much (the body ends there).
+		body = make([]byte, n)
+		_, err = io.ReadFull(c.Request.Body, body)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -121,6 +136,19 @@ func readJSONBody(c *gin.Context, limit int64) ([]byte, bool) {
 		return nil, false
 	}
 	return body, true
+}
+
+// isJSON reports whether a request's Content-Type values say application/json. The plain value,
+// what nearly every client sends, is told without parsing.
+func isJSON(values []string) bool {
+	if len(values) == 0 {
+		return false
+	}
+	if values[0] == "application/json" {
+		return true
+	}
+	mediaType, _, err := mime.ParseMediaType(values[0])
+	return err == nil && mediaType == "application/json"
 }
 
 // unavailable answers 503: Kafka did not take the write in time.

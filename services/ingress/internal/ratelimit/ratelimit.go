@@ -100,10 +100,12 @@ func seconds(tokens float64, r rate.Limit) time.Duration {
 
 // SetHeaders writes RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, and Retry-After
 // when the take was refused. Seconds are rounded up, so a client that waits them is served.
+// The keys are written in their canonical form, as Set would store them, and the three values
+// share one allocation: this runs for every request.
 func (d Decision) SetHeaders(h http.Header) {
-	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
-	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
-	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.Reset), 10))
+	v := make([]string, 3)
+	v[0], v[1], v[2] = strconv.Itoa(d.Limit), strconv.Itoa(d.Remaining), strconv.FormatInt(ceilSeconds(d.Reset), 10)
+	h["Ratelimit-Limit"], h["Ratelimit-Remaining"], h["Ratelimit-Reset"] = v[0:1:1], v[1:2:2], v[2:3:3]
 	if !d.Allowed {
 		h.Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(d.RetryAfter)), 10))
 	}
