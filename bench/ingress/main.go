@@ -54,6 +54,7 @@ type options struct {
 	floodRate    int
 	// The wrk comparison: connection counts and the length of each run.
 	wrkConns    []int
+	wrkProcs    []int
 	wrkDuration time.Duration
 	brokers     string
 	binDir      string
@@ -74,18 +75,13 @@ func main() {
 	flag.IntVar(&o.floodWorkers, "flood-workers", 32, "concurrent requests of the token flood")
 	flag.IntVar(&o.floodRate, "flood-rate", 1000, "single events per second sent during the token flood")
 	wrkConns := flag.String("wrk-connections", "64,256", "comma-separated connection counts of the wrk comparison")
+	wrkProcs := flag.String("wrk-procs", "1,2", "comma-separated GOMAXPROCS of the wrk comparisons (both servers get the same)")
 	flag.DurationVar(&o.wrkDuration, "wrk-duration", 5*time.Second, "length of each wrk run (whole seconds)")
 	ingressEnv := flag.String("ingress-env", "", "space-separated NAME=value settings added to the ingress's environment")
 	flag.Parse()
 	o.ingressEnv = strings.Fields(*ingressEnv)
-	for _, f := range strings.Split(*wrkConns, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 2 {
-			fmt.Fprintf(os.Stderr, "bench ingress: -wrk-connections: %q is not a connection count of 2 or more\n", f)
-			os.Exit(2)
-		}
-		o.wrkConns = append(o.wrkConns, n)
-	}
+	o.wrkConns = intList("-wrk-connections", *wrkConns, 2)
+	o.wrkProcs = intList("-wrk-procs", *wrkProcs, 1)
 	o.brokers = fixture.EnvOr("KAFKA_BROKERS", "127.0.0.1:9092")
 	o.binDir = fixture.EnvOr("BIN_DIR", "../bin")
 
@@ -93,6 +89,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench ingress:", err)
 		os.Exit(1)
 	}
+}
+
+// intList parses a comma-separated list of integers of at least least, or exits naming flag.
+func intList(flag, list string, least int) []int {
+	var v []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < least {
+			fmt.Fprintf(os.Stderr, "bench ingress: %s: %q is not an integer of %d or more\n", flag, f, least)
+			os.Exit(2)
+		}
+		v = append(v, n)
+	}
+	return v
 }
 
 // result is one scenario's measurements.
@@ -193,7 +203,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	if strings.Contains("wrk single", o.only) {
-		rep.Wrk, err = compareWithWrk(ctx, o, token, baseURL+"/events", ingressURL+"/events", singles[:1000])
+		rep.Wrk, err = compareWithWrk(ctx, o, baseURL+"/events", singles[:1000])
 		if err != nil {
 			return err
 		}
@@ -228,11 +238,13 @@ func run(ctx context.Context, o options) error {
 		rep.Targets[fmt.Sprintf("steady %d/s p99 < %s", o.rate, targetSteadyP99)] = steady.P99Ms < float64(targetSteadyP99.Milliseconds()) && steady.Errors == 0
 	}
 	for _, w := range rep.Wrk {
-		rep.Ratios[fmt.Sprintf("wrk_%d_single_median_vs_baseline", w.Connections)] = w.RatioMedian
-		rep.Targets[fmt.Sprintf("wrk %d conns single >= %.1fx baseline", w.Connections, targetSingleRatio)] = w.RatioMedian >= targetSingleRatio
+		rep.Ratios[fmt.Sprintf("wrk_%d_procs_%d_conns_single_median_vs_baseline", w.Procs, w.Connections)] = w.RatioMedian
+		if w.Procs == targetProcs {
+			rep.Targets[fmt.Sprintf("wrk %d conns single >= %.1fx baseline (%d core each)", w.Connections, targetSingleRatio, w.Procs)] = w.RatioMedian >= targetSingleRatio
+		}
 		for _, r := range slices.Concat(w.Baseline, w.Ingress) {
 			if r.Errors > 0 {
-				rep.Failures = append(rep.Failures, fmt.Sprintf("wrk %d connections, %s: %d failed requests", w.Connections, r.Target, r.Errors))
+				rep.Failures = append(rep.Failures, fmt.Sprintf("wrk %d cores, %d connections, %s: %d failed requests", w.Procs, w.Connections, r.Target, r.Errors))
 			}
 		}
 	}
@@ -290,10 +302,10 @@ func printTable(w io.Writer, rep report) {
 		fmt.Fprintf(w, "target %-38s %s\n", k, mark)
 	}
 	if len(rep.Wrk) > 0 {
-		fmt.Fprintf(w, "\nwrk, single events, %d interleaved rounds (median, lowest-highest)\n", wrkRuns)
-		fmt.Fprintf(w, "%-6s %-24s %-24s %-18s %s\n", "conns", "baseline req/s", "ingress req/s", "ratio", "ingress p50 / p99 ms (median)")
+		fmt.Fprintf(w, "\nwrk, single events, %d interleaved rounds (median, lowest-highest); cores: GOMAXPROCS of both servers\n", wrkRuns)
+		fmt.Fprintf(w, "%-6s %-6s %-24s %-24s %-18s %s\n", "cores", "conns", "baseline req/s", "ingress req/s", "ratio", "ingress p50 / p99 ms (median)")
 		for _, r := range rep.Wrk {
-			fmt.Fprintf(w, "%-6d %-24s %-24s %-18s %.2f / %.2f\n", r.Connections,
+			fmt.Fprintf(w, "%-6d %-6d %-24s %-24s %-18s %.2f / %.2f\n", r.Procs, r.Connections,
 				fmt.Sprintf("%.0f (%s)", r.BaselineMedian, spread(rps(r.Baseline), "%.0f")),
 				fmt.Sprintf("%.0f (%s)", r.IngressMedian, spread(rps(r.Ingress), "%.0f")),
 				fmt.Sprintf("%.2f (%s)", r.RatioMedian, spread(r.Ratios, "%.2f")),

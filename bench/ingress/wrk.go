@@ -6,16 +6,27 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/martech/eventfwd/bench/internal/fixture"
 )
 
 // The wrk comparison: single events posted by wrk, an outside load generator in C, to the
 // ingress and to the bare net/http handler, interleaved in the same run, wrkRuns times at each
 // connection count; the figures are the medians, the spread and the median of the runs' ratios.
+// Both servers get the same number of cores (GOMAXPROCS) in a comparison: the ingress a fresh
+// process started with it, the baseline, which runs in this process, by runtime.GOMAXPROCS.
 const wrkRuns = 3
+
+// targetProcs is the GOMAXPROCS of the comparisons the single-event target is judged on. On a
+// machine of two cores that wrk and the broker share with the server under test, one core each
+// for the servers leaves the other to them; with both cores the server's threads and the
+// broker's preempt each other and the ingress's figures swing from run to run (reported too).
+const targetProcs = 1
 
 // wrkRun is one wrk run against one target.
 type wrkRun struct {
@@ -29,6 +40,7 @@ type wrkRun struct {
 
 // wrkResult is the comparison at one connection count.
 type wrkResult struct {
+	Procs       int      `json:"gomaxprocs"` // of both servers
 	Connections int      `json:"connections"`
 	Seconds     float64  `json:"seconds_per_run"`
 	Baseline    []wrkRun `json:"baseline_runs"`
@@ -85,18 +97,40 @@ func runWrk(ctx context.Context, script, url string, conns int, d time.Duration)
 	return wrkRun{}, fmt.Errorf("wrk printed no summary: %s", out)
 }
 
-// compareWithWrk runs the wrk comparison at each connection count: an unmeasured warm-up of the
-// ingress, then wrkRuns rounds of the baseline and the ingress one after the other.
-func compareWithWrk(ctx context.Context, o options, token, baseURL, ingressURL string, bodies [][]byte) ([]wrkResult, error) {
+// compareWithWrk runs the wrk comparison for each GOMAXPROCS of o.wrkProcs and each connection
+// count: for each GOMAXPROCS a fresh ingress, then per connection count an unmeasured warm-up of
+// it and wrkRuns rounds of the baseline and the ingress one after the other.
+func compareWithWrk(ctx context.Context, o options, baseURL string, bodies [][]byte) ([]wrkResult, error) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return nil, fmt.Errorf("wrk is not installed (make tools installs it): %w", err)
 	}
+	var results []wrkResult
+	for _, procs := range o.wrkProcs {
+		rs, err := compareOnCores(ctx, o, procs, baseURL, bodies)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, rs...)
+	}
+	return results, nil
+}
+
+// compareOnCores is the comparison with both servers on procs cores.
+func compareOnCores(ctx context.Context, o options, procs int, baseURL string, bodies [][]byte) ([]wrkResult, error) {
+	in, err := fixture.StartIngress(o.binDir, o.brokers, "bench.wrk."+fixture.RandomHex(4),
+		append(slices.Clone(o.ingressEnv), "GOMAXPROCS="+strconv.Itoa(procs))...)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Stop()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+
 	f, err := os.CreateTemp("", "bench-ingress-*.lua")
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(f.Name())
-	if _, err := f.Write(wrkScript(token, bodies)); err != nil {
+	if _, err := f.Write(wrkScript(in.Token, bodies)); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -104,13 +138,14 @@ func compareWithWrk(ctx context.Context, o options, token, baseURL, ingressURL s
 		return nil, err
 	}
 
+	ingressURL := in.URL + "/events"
 	var results []wrkResult
 	for _, conns := range o.wrkConns {
-		fmt.Fprintf(os.Stderr, "bench ingress: wrk, %d connections, %d rounds ...\n", conns, wrkRuns)
+		fmt.Fprintf(os.Stderr, "bench ingress: wrk, both servers on %d core(s), %d connections, %d rounds ...\n", procs, conns, wrkRuns)
 		if _, err := runWrk(ctx, f.Name(), ingressURL, conns, o.warmup); err != nil {
 			return nil, err
 		}
-		r := wrkResult{Connections: conns, Seconds: o.wrkDuration.Seconds()}
+		r := wrkResult{Procs: procs, Connections: conns, Seconds: o.wrkDuration.Seconds()}
 		for range wrkRuns {
 			base, err := runWrk(ctx, f.Name(), baseURL, conns, o.wrkDuration)
 			if err != nil {
