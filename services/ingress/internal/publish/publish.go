@@ -21,12 +21,11 @@ func ClientOpts() []kgo.Opt {
 		// kept) makes its internal retries safe from duplicates.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		// Every request waits for its own record, so what a linger buys is batching across
-		// concurrent requests, paid in latency by each of them. Measured with wrk at 64
-		// connections on two cores shared with the broker: none sent a produce request per
-		// one or two records (the broker's CPU per event tripled); 1 ms cost every request a
-		// millisecond, which at a fixed number of connections is throughput (64 connections
-		// over 2 ms is 32 000 requests a second at most); 200 µs kept the produce requests full
-		// and the ingress at 0.52x a bare net/http handler instead of 0.41x.
+		// concurrent requests, paid in latency by each of them. Under wrk at 64 connections on
+		// two cores shared with the broker: none sent a produce request per one or two records
+		// and tripled the broker's CPU per event; 1 ms cost every request a millisecond, which
+		// at a fixed number of connections is throughput (64 connections over 2 ms is 32 000
+		// requests a second at most); 200 µs keeps the requests full at a fifth of the wait.
 		kgo.ProducerLinger(Linger),
 		// No RecordDeliveryTimeout: every Publish is bounded by its context instead.
 	}
