@@ -118,8 +118,8 @@ func readJSONBody(c *gin.Context, limit int64) ([]byte, bool) {
 	}
 	var body []byte
 	var err error
-	if n := c.Request.ContentLength; n >= 0 {
-		// A known length within the limit: read exactly that much (the body ends there).
+	if n := c.Request.ContentLength; n >= 0 && n <= exactReadBytes {
+		// A small known length: read exactly that much (the body ends there).
 		body = make([]byte, n)
 		_, err = io.ReadFull(c.Request.Body, body)
 	} else {
@@ -137,6 +137,11 @@ func readJSONBody(c *gin.Context, limit int64) ([]byte, bool) {
 	}
 	return body, true
 }
+
+// exactReadBytes is the largest declared body read into a buffer of its size at once. A larger
+// one grows as its bytes arrive: a client declaring a mebibyte and sending nothing must not hold
+// a mebibyte per connection.
+const exactReadBytes = 16 << 10
 
 // isJSON reports whether a request's Content-Type values say application/json. The plain value,
 // what nearly every client sends, is told without parsing.

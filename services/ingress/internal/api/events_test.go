@@ -4,10 +4,13 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gin-gonic/gin"
 )
 
 const (
@@ -167,5 +170,29 @@ func TestPostEventsNeverHangs(t *testing.T) {
 	}
 	if elapsed < timeout {
 		t.Errorf("answered after %s, before the produce timeout %s: the publisher was not waited for", elapsed, timeout)
+	}
+}
+
+// A body is held in memory as its bytes arrive, not as its Content-Length declares: a client
+// declaring a mebibyte and sending ten bytes before it stops costs the ingress ten bytes' worth,
+// not a mebibyte per connection. An event's exact length is still read at once.
+func TestADeclaredLengthIsNotAllocatedBeforeItsBytesArrive(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	allocated := func(declared int64, body string) uint64 {
+		c, _ := gin.CreateTestContext(httptest.NewRecorder())
+		c.Request = httptest.NewRequest(http.MethodPost, "/events", strings.NewReader(body))
+		c.Request.Header.Set("Content-Type", "application/json")
+		c.Request.ContentLength = declared
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		readJSONBody(c, 1<<20)
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	if got := allocated(1<<20, `{"event_id":`); got > 64<<10 {
+		t.Errorf("a body declared 1 MiB that sent 12 bytes allocated %d bytes", got)
+	}
+	if got := allocated(int64(len(snakeEvent)), snakeEvent); got > 4<<10 {
+		t.Errorf("an event of %d bytes allocated %d bytes", len(snakeEvent), got)
 	}
 }
