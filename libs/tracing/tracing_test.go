@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -269,8 +270,10 @@ func TestHTTPHandlerTracesRoutes(t *testing.T) {
 // With exporting off, a request that carries a trace still hands it to the handler (the ingress
 // passes it on into Kafka), and one that carries none reaches the handler as it came.
 func TestHTTPHandlerWithExportingOffPassesACallersTraceOn(t *testing.T) {
+	prev := otel.GetTracerProvider()
 	otel.SetTracerProvider(noop.NewTracerProvider())
-	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	var got trace.SpanContext
 	var sameRequest bool
 	var plain *http.Request
@@ -284,6 +287,18 @@ func TestHTTPHandlerWithExportingOffPassesACallersTraceOn(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	if got.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" {
 		t.Errorf("the handler got trace %s, want the caller's", got.TraceID())
+	}
+
+	var bag baggage.Baggage
+	h = HTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, bag = trace.SpanContextFromContext(r.Context()), baggage.FromContext(r.Context())
+		sameRequest = r == plain
+	}), "/events")
+	req = httptest.NewRequest(http.MethodPost, "/events", nil)
+	req.Header.Set("baggage", "campaign=c-1")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if bag.Member("campaign").Value() != "c-1" {
+		t.Errorf("the handler got baggage %q, want the caller's", bag.String())
 	}
 
 	plain = httptest.NewRequest(http.MethodPost, "/events", nil)

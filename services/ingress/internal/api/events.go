@@ -138,10 +138,10 @@ func readJSONBody(c *gin.Context, limit int64) ([]byte, bool) {
 	return body, true
 }
 
-// exactReadBytes is the largest declared body read into a buffer of its size at once. A larger
-// one grows as its bytes arrive: a client declaring a mebibyte and sending nothing must not hold
-// a mebibyte per connection.
-const exactReadBytes = 16 << 10
+// exactReadBytes is the largest declared body read into a buffer of its size at once (an event
+// is a few hundred bytes). A larger one grows as its bytes arrive: a client declaring a mebibyte
+// and sending nothing must not hold a mebibyte per connection.
+const exactReadBytes = 4 << 10
 
 // isJSON reports whether a request's Content-Type values say application/json. The plain value,
 // what nearly every client sends, is told without parsing.
