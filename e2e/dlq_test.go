@@ -37,7 +37,16 @@ func dlqRun(t *testing.T, args ...string) dlqResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := dlqCommand(ctx, t, args...)
+	res := runToEnd(t, dlqCommand(ctx, t, args...))
+	t.Logf("dlq %s -> exit %d in %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), res.code,
+		res.took.Round(time.Millisecond), dlqTail(res.stdout), dlqTail(res.stderr))
+	return res
+}
+
+// runToEnd runs cmd, collecting its output, and says how it ended; only a command that could
+// not run at all fails the test.
+func runToEnd(t *testing.T, cmd *exec.Cmd) dlqResult {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
@@ -48,10 +57,8 @@ func dlqRun(t *testing.T, args ...string) dlqResult {
 	case errors.As(err, &exit):
 		res.code = exit.ExitCode()
 	case err != nil:
-		t.Fatalf("run dlq %v: %v", args, err)
+		t.Fatalf("run %s: %v", strings.Join(cmd.Args, " "), err)
 	}
-	t.Logf("dlq %s -> exit %d in %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), res.code,
-		res.took.Round(time.Millisecond), dlqTail(res.stdout), dlqTail(res.stderr))
 	return res
 }
 
@@ -296,10 +303,7 @@ func TestDLQInterruptedReplayResumesWithoutDuplicates(t *testing.T) {
 	n := newNames(t)
 	createTopics(t, n)
 	const total = 40
-	ids := make([]string, total)
-	for i := range ids {
-		ids[i] = newUUID()
-	}
+	ids := newIDs(total)
 	dlqDeadLetter(t, n, ids...)
 	args := append([]string{"replay", "--name", "resume"}, dlqTopics(n)...)
 
@@ -413,10 +417,7 @@ func TestDLQRunsOfOneNameAtOnce(t *testing.T) {
 	n := newNames(t)
 	createTopics(t, n)
 	const total = 40
-	ids := make([]string, total)
-	for i := range ids {
-		ids[i] = newUUID()
-	}
+	ids := newIDs(total)
 	dlqDeadLetter(t, n, ids...)
 	args := append([]string{"replay", "--name", "twice-" + randomHex(3)}, dlqTopics(n)...)
 	name := args[2]
@@ -458,10 +459,7 @@ func TestDLQRunsOfOneNameAtOnce(t *testing.T) {
 func TestDLQKilledReplayStallsLiveTrafficBriefly(t *testing.T) {
 	n := newNames(t)
 	createTopics(t, n)
-	ids := make([]string, 200)
-	for i := range ids {
-		ids[i] = newUUID()
-	}
+	ids := newIDs(200)
 	dlqDeadLetter(t, n, ids...)
 	s := startSim(t)
 	startForwarder(t, n, s, fastRetries...)
@@ -511,10 +509,7 @@ func TestDLQKilledReplayStallsLiveTrafficBriefly(t *testing.T) {
 func TestDLQDryRunWithMaxPreviewsTheReplay(t *testing.T) {
 	n := newNames(t)
 	createTopics(t, n)
-	ids := make([]string, 18)
-	for i := range ids {
-		ids[i] = newUUID()
-	}
+	ids := newIDs(18)
 	dlqDeadLetter(t, n, ids...)
 	name := "preview-" + randomHex(3)
 	args := append([]string{"replay", "--name", name, "--max", "5"}, dlqTopics(n)...)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -91,18 +90,7 @@ func runbookCommand(t *testing.T, dir string, n names, command string) dlqResult
 	cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", command)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "KAFKA_BROKERS="+brokers, "DLQ_TOPIC="+n.dlq, "EVENTS_TOPIC="+n.events)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	start := time.Now()
-	err := cmd.Run()
-	res := dlqResult{stdout: out.String(), stderr: errOut.String(), took: time.Since(start)}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		res.code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("run %s: %v", command, err)
-	}
+	res := runToEnd(t, cmd)
 	t.Logf("$ %s -> exit %d in %s\n%s", command, res.code, res.took.Round(time.Millisecond), dlqTail(res.stdout))
 	return res
 }
