@@ -180,19 +180,10 @@ func TestSCRAMOverTLSAndItsRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := config.FromMap(tt.give)
-			s := ReadSettings(env)
-			if err := env.Err(); err != nil {
-				t.Fatal(err)
-			}
-			cl, err := kgo.NewClient(ClientOpts(s, "test", slog.New(slog.DiscardHandler))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
+			s, cl := clientFromEnv(t, tt.give)
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			_, err = EnsureTopics(ctx, cl, Settings{Brokers: s.Brokers, Partitions: 1, ReplicationFactor: 1, Security: s.Security},
+			_, err := EnsureTopics(ctx, cl, Settings{Brokers: s.Brokers, Partitions: 1, ReplicationFactor: 1, Security: s.Security},
 				Topic{Name: "t", Need: []Op{Read, Write}})
 			var refused *Refused
 			switch {
@@ -208,6 +199,23 @@ func TestSCRAMOverTLSAndItsRefusals(t *testing.T) {
 	}
 }
 
+// clientFromEnv reads the settings from env and returns them with a client made from them,
+// closed when the test ends.
+func clientFromEnv(t *testing.T, env map[string]string) (Settings, *kgo.Client) {
+	t.Helper()
+	e := config.FromMap(env)
+	s := ReadSettings(e)
+	if err := e.Err(); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(ClientOpts(s, "test", slog.New(slog.DiscardHandler))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return s, cl
+}
+
 // A principal allowed to read a topic but not to write it is refused at start, naming the topic
 // and the operation; the group check names the group.
 func TestAccessCheckNamesTheMissingACL(t *testing.T) {
@@ -220,17 +228,8 @@ func TestAccessCheckNamesTheMissingACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	env := config.FromMap(map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0], "KAFKA_SASL_MECHANISM": "PLAIN",
+	s, cl := clientFromEnv(t, map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0], "KAFKA_SASL_MECHANISM": "PLAIN",
 		"KAFKA_SASL_USERNAME": "reader", "KAFKA_SASL_PASSWORD": "pw"})
-	s := ReadSettings(env)
-	if err := env.Err(); err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(ClientOpts(s, "test", slog.New(slog.DiscardHandler))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if _, err := EnsureTopics(ctx, cl, s, Topic{Name: "events", Need: []Op{Read}}); err != nil {
