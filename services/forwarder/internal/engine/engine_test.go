@@ -40,18 +40,6 @@ func testEngine(t *testing.T, seeds []kgo.Opt, perPartition int, h Handler) (*En
 	return eng, m
 }
 
-// runEngine runs e until the returned stop is called, which waits for Run to return cleanly.
-func runEngine(t *testing.T, e *Engine) (stop func()) {
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	return func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-}
 
 func produce(t *testing.T, cl *kgo.Client, n int) {
 	t.Helper()
@@ -114,7 +102,7 @@ func TestEngineCommitsUpToTheOldestUnfinishedRecord(t *testing.T) {
 		}
 		return nil
 	})
-	stopEngine := runEngine(t, eng)
+	stopEngine := kfaketest.Run(t, eng.Run)
 	adm := kadm.NewClient(prod)
 	waitFor(t, 10*time.Second, "the commit of offsets 0-2", func() bool {
 		c, _ := committed(t, adm)
@@ -151,10 +139,10 @@ func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
 		return func() bool { mu.Lock(); defer mu.Unlock(); return done >= n }
 	}
 	engA, _ := testEngine(t, seeds, 1, slow) // 1 per partition: pauses at 2 pending
-	stopA := runEngine(t, engA)
+	stopA := kfaketest.Run(t, engA.Run)
 	waitFor(t, 20*time.Second, "100 records", handled(100))
 	engB, _ := testEngine(t, seeds, 1, slow)
-	stopB := runEngine(t, engB) // takes some partitions away from A
+	stopB := kfaketest.Run(t, engB.Run) // takes some partitions away from A
 	waitFor(t, 20*time.Second, "300 records", handled(300))
 	stopB() // and gives them back
 	adm := kadm.NewClient(prod)
@@ -190,7 +178,7 @@ func TestConsumerLagMovesWhilePartitionsArePaused(t *testing.T) {
 		<-stop.Done() // the circuit is open: nothing finishes
 		return stop.Err()
 	})
-	stop := runEngine(t, eng)
+	stop := kfaketest.Run(t, eng.Run)
 	waitFor(t, 10*time.Second, "lag 100", func() bool { return gauge(m.Lag, "0") == 100 })
 	one(4000)
 	waitFor(t, 10*time.Second, "lag 4 100", func() bool { return gauge(m.Lag, "0") == 4100 })
@@ -201,7 +189,7 @@ func TestConsumerLagMovesWhilePartitionsArePaused(t *testing.T) {
 func TestTransactionBlockedRecordsShow(t *testing.T) {
 	seeds := kfakeCluster(t, "raw")
 	eng, m := testEngine(t, seeds, 16, func(context.Context, context.Context, *kgo.Record, func()) error { return nil })
-	stop := runEngine(t, eng)
+	stop := kfaketest.Run(t, eng.Run)
 	defer stop()
 	plain := newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err := plain.ProduceSync(t.Context(), &kgo.Record{Topic: "raw", Partition: 1, Value: []byte("v")}).FirstErr(); err != nil {
@@ -294,7 +282,7 @@ func TestRevokeStopsEveryPartitionAtOnce(t *testing.T) {
 		time.Sleep(2 * time.Millisecond) // a quick delivery
 		return nil
 	})
-	stopEngine := runEngine(t, eng)
+	stopEngine := kfaketest.Run(t, eng.Run)
 	<-started
 	waitFor(t, 10*time.Second, "partition 1 busy delivering", func() bool {
 		mu.Lock()

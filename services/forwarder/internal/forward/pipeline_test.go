@@ -67,18 +67,6 @@ var (
 	newClient    = kfaketest.Client
 )
 
-// runEngine runs e until the returned stop is called, which waits for Run to return cleanly.
-func runEngine(t *testing.T, e *engine.Engine) (stop func()) {
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	return func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-}
 
 // receiver starts an AdEventsX stand-in that answers 202 and counts the conversions it gets by
 // the label each is given; it returns its URL and a copy of the counts.
@@ -148,7 +136,7 @@ func TestPipelineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	stop := runEngine(t, eng)
+	stop := kfaketest.Run(t, eng.Run)
 	adm := kadm.NewClient(prod)
 	waitCommitted(t, adm, 20*time.Second)
 	// Everything committed: the lag of each of the 4 partitions reads 0 (once the commit loop
@@ -194,7 +182,7 @@ func TestPipelineRetriesReadingMarkersUntilTheTopicIsThere(t *testing.T) {
 	}
 
 	eng, m := testPipeline(t, seeds, api.URL, 4)
-	stop := runEngine(t, eng)
+	stop := kfaketest.Run(t, eng.Run)
 	deadline := time.Now().Add(20 * time.Second)
 	for testutil.ToFloat64(m.LoadErrors) == 0 {
 		if time.Now().After(deadline) {
@@ -233,7 +221,7 @@ func TestPipelineDeadLettersARecordTooLargeToCarry(t *testing.T) {
 	}
 
 	eng, _ := testPipeline(t, seeds, api.URL, 4) // MaxRecordBytes 1 MiB
-	stop := runEngine(t, eng)
+	stop := kfaketest.Run(t, eng.Run)
 	adm := kadm.NewClient(prod)
 	waitCommitted(t, adm, 20*time.Second)
 	stop() // fails the test if Run stopped on the DLQ write
@@ -295,7 +283,7 @@ func TestPipelineTakesAnEventIDInAnyCaseAsOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng, _ := testPipeline(t, seeds, api, 4)
-	stop := runEngine(t, eng)
+	stop := kfaketest.Run(t, eng.Run)
 	waitCommitted(t, kadm.NewClient(prod), 20*time.Second)
 	stop()
 	if got := received(); len(got) != 1 || got[lower+" "+lower] != 1 {

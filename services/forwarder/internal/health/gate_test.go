@@ -19,6 +19,14 @@ func newTestGate(onChange func(bool)) *Gate {
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), onChange)
 }
 
+// newGateWithoutRatioRule is a test gate whose failure-ratio rule cannot trip (it would need
+// 1000 requests in its window), for tests of the other rules.
+func newGateWithoutRatioRule() *Gate {
+	g := newTestGate(nil)
+	g.cfg.MinRequests = 1000
+	return g
+}
+
 // attempt makes one attempt of event id with outcome o (status for a 4xx), the event's previous
 // attempt having seen since deliveries.
 func attempt(t *testing.T, g *Gate, id string, o Outcome, status int, since uint64) (Verdict, Ticket) {
@@ -71,8 +79,7 @@ func TestGateOpensWhenMostRequestsFailAndClosesOnAProbe(t *testing.T) {
 // A failure counts against its event only when another event was delivered since the event's
 // previous attempt: then the destination works and the failure is the event's own.
 func TestGateCountsAFailureOnlyWhenOthersGotThrough(t *testing.T) {
-	g := newTestGate(nil)
-	g.cfg.MinRequests = 1000
+	g := newGateWithoutRatioRule()
 	v, _ := attempt(t, g, "ev", Failing, 500, 0)
 	if v.Counted {
 		t.Fatal("a failure counted with nothing delivered since the event's previous attempt")
@@ -90,8 +97,7 @@ func TestGateCountsAFailureOnlyWhenOthersGotThrough(t *testing.T) {
 
 // A delivery during an attempt counts for that attempt only, not for the next one too.
 func TestGateCountsADeliveryDuringAnAttemptOnce(t *testing.T) {
-	g := newTestGate(nil)
-	g.cfg.MinRequests = 1000
+	g := newGateWithoutRatioRule()
 	deliverOthers(t, g, 1)
 	tk, _ := g.Acquire(t.Context())
 	deliverOthers(t, g, 1) // another event delivered while this attempt is out
@@ -107,8 +113,7 @@ func TestGateCountsADeliveryDuringAnAttemptOnce(t *testing.T) {
 // A freed slot goes to the caller that waited longest, not to a newcomer.
 func TestGateHandsAFreedSlotToTheOldestWaiter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := newTestGate(nil)
-		g.cfg.MinRequests = 1000
+		g := newGateWithoutRatioRule()
 		g.limiter.limit = 1
 		held, _ := g.Acquire(t.Context())
 		waiter := make(chan Ticket, 1)
@@ -135,8 +140,7 @@ func TestGateHandsAFreedSlotToTheOldestWaiter(t *testing.T) {
 // A failure during an outage right after a burst of deliveries counts at most once per event:
 // the burst's deliveries happened before the event's attempts, not between them.
 func TestGateOutageRightAfterABurstCountsAtMostOnce(t *testing.T) {
-	g := newTestGate(nil)
-	g.cfg.MinRequests = 1000
+	g := newGateWithoutRatioRule()
 	deliverOthers(t, g, 150)
 	for ev := range 20 {
 		id := "ev-" + string(rune('a'+ev))
@@ -159,8 +163,7 @@ func TestGateOutageRightAfterABurstCountsAtMostOnce(t *testing.T) {
 // back at night shows on /readyz and the circuit metric; none of its failures count.
 func TestGateOpensWhenFailuresGoOnAndNothingIsDelivered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := newTestGate(nil)
-		g.cfg.MinRequests = 1000
+		g := newGateWithoutRatioRule()
 		deliverOthers(t, g, 1)
 		time.Sleep(2 * time.Minute)
 		since := uint64(1) // the one delivery before the event's first attempt
@@ -199,8 +202,7 @@ func TestGateRefusalsInARowOpenTheCircuit(t *testing.T) {
 // The same other 4xx for distinct events in a row: the first is final (one bad event), from the
 // second on they wait, and the run opens the circuit. One event's 400 among successes is final.
 func TestGateSameRejectionForEveryEventIsTheDestinations(t *testing.T) {
-	g := newTestGate(nil)
-	g.cfg.MinRequests = 1000
+	g := newGateWithoutRatioRule()
 	deliverOthers(t, g, 50)
 	var finals []bool
 	for i := range sameRunToOpen {
@@ -228,8 +230,7 @@ func TestGateSameRejectionForEveryEventIsTheDestinations(t *testing.T) {
 
 func TestGateHoldsCallersAtTheLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := newTestGate(nil)
-		g.cfg.MinRequests = 1000
+		g := newGateWithoutRatioRule()
 		g.limiter.limit = 2
 		a, _ := g.Acquire(t.Context())
 		b, _ := g.Acquire(t.Context())

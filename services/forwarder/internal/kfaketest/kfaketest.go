@@ -1,8 +1,9 @@
 // Package kfaketest is what the forwarder's Kafka tests share: a kfake cluster and clients of
-// it, closed when the test ends.
+// it, closed when the test ends, and a runner for the engine.
 package kfaketest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -30,4 +31,18 @@ func Client(t *testing.T, seeds []kgo.Opt, opts ...kgo.Opt) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// Run runs run (an engine's Run) until the returned stop is called, which cancels it and waits
+// for it to return cleanly.
+func Run(t *testing.T, run func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
 }
