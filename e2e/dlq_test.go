@@ -91,22 +91,27 @@ func dlqEventJSON(id string) []byte {
 		id, id[:6], time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
 }
 
+// newDeadLetters makes the test's topics and dead-letters count new events (dlqDeadLetter),
+// returning the names and the ids.
+func newDeadLetters(t *testing.T, count int) (names, []string) {
+	t.Helper()
+	n := newNames(t)
+	createTopics(t, n)
+	ids := newIDs(count)
+	dlqDeadLetter(t, n, ids...)
+	return n, ids
+}
+
 // dlqDeadLetter writes, for each id, the dead-letter record the forwarder would write for a
-// rejected event, as if it had been read from the events topic at offset i.
+// rejected event (writeDeadLetters).
 func dlqDeadLetter(t *testing.T, n names, ids ...string) {
 	t.Helper()
-	cl := kafkaClient(t)
+	recs := make([]deadLettered, len(ids))
 	for i, id := range ids {
-		src := &kgo.Record{Topic: n.events, Partition: 0, Offset: int64(i), Key: []byte(id), Value: dlqEventJSON(id),
-			Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("e2e")}}}
-		r := deadletter.Record(n.dlq, src, deadletter.Failure{
-			Reason: deadletter.Rejected, Message: "AdEventsX answered 400", HTTPStatus: 400, Attempts: 1,
-			FirstAttemptAt: time.Now(), FailedAt: time.Now(),
-		})
-		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
-			t.Fatalf("write dead-letter record: %v", err)
-		}
+		recs[i] = deadLettered{id: id, reason: deadletter.Rejected, status: 400, errorText: "AdEventsX answered 400",
+			failedAt: time.Now(), headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("e2e")}}}
 	}
+	writeDeadLetters(t, n, recs...)
 }
 
 // wantReplayedOnce checks that the replay called name sent each of total DLQ records to topic
@@ -222,10 +227,7 @@ func TestDLQReplayAfterOutageDeliversTheDeadLetteredEventsOnce(t *testing.T) {
 // A dry run shows what would be sent and what the transform makes of it, and changes nothing:
 // no record in the events topic, no consumer group, no committed position.
 func TestDLQDryRunChangesNothing(t *testing.T) {
-	n := newNames(t)
-	createTopics(t, n)
-	ids := []string{newUUID(), newUUID(), newUUID()}
-	dlqDeadLetter(t, n, ids...)
+	n, ids := newDeadLetters(t, 3)
 
 	adm := kadm.NewClient(kafkaClient(t))
 	before, err := adm.ListEndOffsets(t.Context(), n.events)
@@ -300,11 +302,8 @@ func TestDLQDryRunChangesNothing(t *testing.T) {
 // An interrupted replay resumes without sending any dead-letter record twice: one stopped by
 // --max, then one killed with SIGKILL halfway through a slow (--rate) run, then one to the end.
 func TestDLQInterruptedReplayResumesWithoutDuplicates(t *testing.T) {
-	n := newNames(t)
-	createTopics(t, n)
 	const total = 40
-	ids := newIDs(total)
-	dlqDeadLetter(t, n, ids...)
+	n, _ := newDeadLetters(t, total)
 	args := append([]string{"replay", "--name", "resume"}, dlqTopics(n)...)
 
 	res := dlqRun(t, append(args, "--max", "7")...)
@@ -414,11 +413,8 @@ func TestDLQExitCodes(t *testing.T) {
 // Two runs of one name at once: the newer takes over, the older says so (not that --max stopped
 // it), with no Kafka client noise on the terminal, and every DLQ record is replayed once.
 func TestDLQRunsOfOneNameAtOnce(t *testing.T) {
-	n := newNames(t)
-	createTopics(t, n)
 	const total = 40
-	ids := newIDs(total)
-	dlqDeadLetter(t, n, ids...)
+	n, _ := newDeadLetters(t, total)
 	args := append([]string{"replay", "--name", "twice-" + randomHex(3)}, dlqTopics(n)...)
 	name := args[2]
 
@@ -457,10 +453,7 @@ func TestDLQRunsOfOneNameAtOnce(t *testing.T) {
 // partitions it wrote to until the broker aborts it: REPLAY_TRANSACTION_TIMEOUT (5 s) plus the
 // broker's check interval (10 s by default), not 15 s plus that as before.
 func TestDLQKilledReplayStallsLiveTrafficBriefly(t *testing.T) {
-	n := newNames(t)
-	createTopics(t, n)
-	ids := newIDs(200)
-	dlqDeadLetter(t, n, ids...)
+	n, _ := newDeadLetters(t, 200)
 	s := startSim(t)
 	startForwarder(t, n, s, fastRetries...)
 
@@ -507,10 +500,7 @@ func TestDLQKilledReplayStallsLiveTrafficBriefly(t *testing.T) {
 // A dry run with --max lists exactly the records the same replay then sends, round after round,
 // over the six partitions of the real broker.
 func TestDLQDryRunWithMaxPreviewsTheReplay(t *testing.T) {
-	n := newNames(t)
-	createTopics(t, n)
-	ids := newIDs(18)
-	dlqDeadLetter(t, n, ids...)
+	n, _ := newDeadLetters(t, 18)
 	name := "preview-" + randomHex(3)
 	args := append([]string{"replay", "--name", name, "--max", "5"}, dlqTopics(n)...)
 	before := map[string]int{}
@@ -549,10 +539,7 @@ func TestDLQDryRunWithMaxPreviewsTheReplay(t *testing.T) {
 // A record the forwarder dead-lettered twice (re-read after a crash) is one source record:
 // stats counts it once and a replay sends it once.
 func TestDLQCountsAndSendsEachSourceRecordOnce(t *testing.T) {
-	n := newNames(t)
-	createTopics(t, n)
-	ids := []string{newUUID(), newUUID(), newUUID()}
-	dlqDeadLetter(t, n, ids...)
+	n, ids := newDeadLetters(t, 3)
 	dlqDeadLetter(t, n, ids[:2]...) // the same source records (events topic, partition 0, offsets 0 and 1) again
 
 	res := dlqRun(t, "stats", "--output", "json", "--dlq-topic", n.dlq)

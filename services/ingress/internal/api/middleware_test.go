@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -60,14 +59,7 @@ func TestRecovery(t *testing.T) {
 	if rec.Code != http.StatusInternalServerError || compactJSON(t, rec.Body.String()) != `{"error":"internal_error"}` {
 		t.Errorf("got %d %s, want 500 {\"error\":\"internal_error\"}", rec.Code, rec.Body.String())
 	}
-	var lines []map[string]any
-	for line := range strings.Lines(logs.String()) {
-		var entry map[string]any
-		if err := json.Unmarshal([]byte(line), &entry); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", line, err)
-		}
-		lines = append(lines, entry)
-	}
+	lines := logLines(t, &logs)
 	if len(lines) != 2 {
 		t.Fatalf("logged %d lines, want the panic and the access log: %s", len(lines), logs.String())
 	}
