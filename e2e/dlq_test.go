@@ -540,7 +540,7 @@ func TestDLQDryRunWithMaxPreviewsTheReplay(t *testing.T) {
 // stats counts it once and a replay sends it once.
 func TestDLQCountsAndSendsEachSourceRecordOnce(t *testing.T) {
 	n, ids := newDeadLetters(t, 3)
-	dlqDeadLetter(t, n, ids[:2]...) // the same source records (events topic, partition 0, offsets 0 and 1) again
+	dlqDeadLetter(t, n, ids[:2]...) // the same source records (events topic, partitions 0 and 1, offsets 0 and 1) again
 
 	res := dlqRun(t, "stats", "--output", "json", "--dlq-topic", n.dlq)
 	var st struct {
