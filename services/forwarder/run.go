@@ -204,7 +204,6 @@ func ensureTopics(ctx context.Context, cfg Config, opts []kgo.Opt) (map[string]i
 		return nil, configError{fmt.Errorf("DEDUPE_TOPIC: %s has %d partitions but %s has %d; they must match",
 			cfg.DedupeTopic, dc[cfg.DedupeTopic], cfg.EventsTopic, counts[cfg.EventsTopic])}
 	}
-	counts[cfg.DedupeTopic] = dc[cfg.DedupeTopic]
 	if err := kafka.CheckGroup(tctx, cl, cfg.Kafka, cfg.ConsumerGroup); err != nil {
 		return nil, err
 	}

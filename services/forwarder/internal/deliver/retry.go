@@ -78,11 +78,11 @@ func (d *Deliverer) deliver(ctx context.Context, eventID string, body []byte) er
 		d.observe(a)
 		v := d.gate.Done(ticket, health.Report{Outcome: outcomeOf(a), Status: a.Status, EventID: eventID, Latency: a.Took}, since)
 		since = v.Seen
-		f.Message = describe(a)
-		switch {
-		case a.Verdict == Delivered:
+		if a.Verdict == Delivered {
 			return nil
-		case a.Verdict == Reject && v.Final:
+		}
+		f.Message = describe(a)
+		if a.Verdict == Reject && v.Final {
 			f.Reason = deadletter.Rejected
 			return &f
 		}

@@ -186,9 +186,15 @@ func TestDeliverHoldsALoneEventBackWhileEverythingFails(t *testing.T) {
 	}
 }
 
+// Cancelled during its hour-long backoff after a first failed attempt, Deliver returns at once.
 func TestDeliverStopsWaitingWhenCancelled(t *testing.T) {
+	attempted := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
+		select {
+		case attempted <- struct{}{}:
+		default:
+		}
 	}))
 	defer srv.Close()
 	c := NewClient(ClientConfig{BaseURL: srv.URL, APIKey: "k", AttemptTimeout: time.Second, RetryAfterCap: time.Second, MaxConns: 4})
@@ -198,6 +204,7 @@ func TestDeliverStopsWaitingWhenCancelled(t *testing.T) {
 	go func() {
 		done <- d.Deliver(ctx, "id", []byte(`{}`))
 	}()
+	<-attempted // the first attempt failed; the backoff wait begins
 	cancel()
 	select {
 	case err := <-done:

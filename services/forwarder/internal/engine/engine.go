@@ -196,7 +196,7 @@ func (e *Engine) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, id := range ids {
-		p := newPartition(e.cfg.Topic, id, e.cfg.MaxPerPartition, partitionDeps{
+		p := newPartition(id, e.cfg.MaxPerPartition, partitionDeps{
 			handle:  e.handle,
 			slots:   e.slots,
 			started: e.started,

@@ -28,8 +28,7 @@ type partitionDeps struct {
 // feeder goroutine that starts them as slots free up, and the watermark of what finished.
 type partition struct {
 	partitionDeps
-	topic string
-	id    int32
+	id int32
 
 	// stop ends waiting (for a slot, a retry, the circuit); an HTTP attempt under way still
 	// finishes. hard ends everything, when a revoke's deadline passes.
@@ -49,10 +48,9 @@ type partition struct {
 	marks      *watermark
 }
 
-func newPartition(topic string, id int32, perPartition int, deps partitionDeps) *partition {
+func newPartition(id int32, perPartition int, deps partitionDeps) *partition {
 	p := &partition{
 		partitionDeps: deps,
-		topic:         topic,
 		id:            id,
 		own:           make(chan struct{}, perPartition),
 		wake:          make(chan struct{}, 1),

@@ -73,7 +73,7 @@ func TestWatermarkCompactsAndKeepsCounting(t *testing.T) {
 // stops the engine instead of committing past records it has not finished.
 func TestPartitionStopsWhenOffsetsGoBack(t *testing.T) {
 	var failed error
-	p := newPartition("raw", 3, 8, partitionDeps{
+	p := newPartition(3, 8, partitionDeps{
 		pause: func() {}, resume: func() {}, fail: func(err error) { failed = err },
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -111,7 +111,6 @@ type Gate struct {
 
 	mu           sync.Mutex
 	open         bool
-	reason       string
 	probing      bool
 	nextProbe    time.Time
 	probeWait    time.Duration
@@ -161,13 +160,6 @@ func (g *Gate) Limit() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.limiter.current()
-}
-
-// InFlight is the number of attempts under way.
-func (g *Gate) InFlight() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.inFlight
 }
 
 // Acquire waits until an attempt may be made: the circuit is closed and the concurrency limit has
@@ -296,7 +288,7 @@ func (g *Gate) Done(t Ticket, r Report, since uint64) Verdict {
 	g.inFlight--
 	now := time.Now()
 	var v Verdict
-	changed := false
+	changed, reason := false, ""
 	failed := r.Outcome != Healthy
 	if r.Outcome == Rejected {
 		v.Final = g.judgeRejection(r)
@@ -328,8 +320,8 @@ func (g *Gate) Done(t Ticket, r Report, since uint64) Verdict {
 	default:
 		g.record(now, failed)
 		if failed {
-			if reason := g.shouldOpen(now, r); reason != "" {
-				g.open, g.reason = true, reason
+			if reason = g.shouldOpen(now, r); reason != "" {
+				g.open = true
 				g.probeWait = g.cfg.ProbeInterval
 				g.nextProbe = now.Add(g.probeWait)
 				changed = true
@@ -340,7 +332,7 @@ func (g *Gate) Done(t Ticket, r Report, since uint64) Verdict {
 		g.limiter.observe(now, r.Outcome, r.Latency, g.inFlight+1)
 	}
 	v.Seen = g.delivered
-	open, reason, limit := g.open, g.reason, g.limiter.current()
+	open, limit := g.open, g.limiter.current()
 	g.wakeLocked()
 	g.mu.Unlock()
 

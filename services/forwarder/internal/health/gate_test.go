@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -209,7 +210,7 @@ func TestGateSameRejectionForEveryEventIsTheDestinations(t *testing.T) {
 		v, _ := attempt(t, g, "ev-"+string(rune('a'+i)), Rejected, 422, 50)
 		finals = append(finals, v.Final)
 	}
-	if want := []bool{true, false, false, false, false}; !equal(finals, want) {
+	if want := []bool{true, false, false, false, false}; !slices.Equal(finals, want) {
 		t.Fatalf("final = %v, want %v", finals, want)
 	}
 	if !g.Open() {
@@ -290,16 +291,4 @@ func TestGateCancelledProbeDoesNotCloseTheCircuit(t *testing.T) {
 	if err != nil || !tk.probe {
 		t.Fatalf("Acquire after a cancelled probe = %+v, %v; want a probe ticket", tk, err)
 	}
-}
-
-func equal(a, b []bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
