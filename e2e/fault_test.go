@@ -19,10 +19,15 @@ import (
 // murmur2) partitioner, as an upstream producer might.
 func produceEvents(t *testing.T, topic string, ids []string) {
 	t.Helper()
-	cl := kafkaClient(t, kgo.DefaultProduceTopic(topic))
+	produceWith(t, kafkaClient(t), topic, ids)
+}
+
+// produceWith is produceEvents through cl.
+func produceWith(t *testing.T, cl *kgo.Client, topic string, ids []string) {
+	t.Helper()
 	recs := make([]*kgo.Record, len(ids))
 	for i, id := range ids {
-		recs[i] = &kgo.Record{Key: []byte(id), Value: []byte(eventJSON(id))}
+		recs[i] = &kgo.Record{Topic: topic, Key: []byte(id), Value: []byte(eventJSON(id))}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -1,8 +1,9 @@
 // Package e2e runs the real binaries (bin/ingress, bin/forwarder, bin/adeventsx-sim) against a
 // real Apache Kafka broker (E2E_KAFKA_BROKERS, started by `make test`) and reconciles what was
 // sent against what the simulator received and what sits in the dead-letter topic. Without
-// E2E_KAFKA_BROKERS it says so loudly and falls back to an embedded kfake broker; the fault
-// tests that stop the broker need the real one (E2E_KAFKA_CTL) and fail without it.
+// E2E_KAFKA_BROKERS it says so loudly and falls back to an embedded kfake broker, where the
+// fault tests that stop the broker are skipped (also with E2E_KAFKA=container); on the real
+// broker they always run, and fail when E2E_KAFKA_CTL is not set.
 package e2e
 
 import (

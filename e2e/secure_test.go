@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The pipeline on a secured broker (SASL_SSL with SCRAM-SHA-512, and mutual TLS), each service
@@ -115,19 +112,8 @@ func runBin(t *testing.T, name string, env []string, args ...string) binResult {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
 	cmd.Env = append(append(os.Environ(), "LOG_LEVEL=info"), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	res := binResult{output: out.String(), took: time.Since(start)}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		res.code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("run %s: %v\n%s", name, err, res.output)
-	}
-	return res
+	r := runToEnd(t, cmd)
+	return binResult{output: r.stdout + r.stderr, code: r.code, took: r.took}
 }
 
 func (r binResult) stderrLines() []string { return strings.Split(strings.TrimSpace(r.output), "\n") }
@@ -281,7 +267,7 @@ func TestSecureForwarderStopsWhenItsReadACLIsRevoked(t *testing.T) {
 	s := startSim(t)
 	fwd, _ := startForwarder(t, n, s, append(append(b.mtls("forwarder"), topicEnv(n)...), fastRetries...)...)
 	first := newUUID()
-	produceVia(t, b.admin(t), n.events, first)
+	produceWith(t, b.admin(t), n.events, []string{first})
 	waitFor(t, 60*time.Second, func() (bool, string) { return s.times(t)[first] == 1, "the first event delivered" })
 
 	revoke := kadm.NewACLs().Allow("User:forwarder").AllowHosts("*").Topics(n.events).
@@ -291,19 +277,9 @@ func TestSecureForwarderStopsWhenItsReadACLIsRevoked(t *testing.T) {
 	if _, err := kadm.NewClient(b.admin(t)).DeleteACLs(ctx, revoke); err != nil {
 		t.Fatalf("delete the forwarder's READ ACL: %v", err)
 	}
-	produceVia(t, b.admin(t), n.events, newUUID())
+	produceWith(t, b.admin(t), n.events, []string{newUUID()})
 	waitFor(t, 60*time.Second, func() (bool, string) { return fwd.exited(), "the forwarder to stop on the refusal" })
 	if log := fwd.logText(); !strings.Contains(log, "kafka refuses to let this forwarder read "+n.events) {
-		t.Fatalf("the forwarder's log does not name the refusal:\n%s", tail(log, 3000))
-	}
-}
-
-// produceVia writes events with their ids as keys through cl.
-func produceVia(t *testing.T, cl *kgo.Client, topic string, ids ...string) {
-	t.Helper()
-	for _, id := range ids {
-		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: topic, Key: []byte(id), Value: []byte(eventJSON(id))}).FirstErr(); err != nil {
-			t.Fatalf("produce: %v", err)
-		}
+		t.Fatalf("the forwarder's log does not name the refusal:\n%s", dlqTail(log))
 	}
 }

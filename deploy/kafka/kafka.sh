@@ -18,7 +18,7 @@
 #   KAFKA_MTLS_PORT (KAFKA_PORT+3)  SSL, a client certificate required; $KAFKA_STATE/tls/<user>.pem
 #                                   and <user>-key.pem, principal User:<CN> (same names as SCRAM)
 # with StandardAuthorizer and allow.everyone.if.no.acl.found=false: a service principal gets only
-# the ACLs given to it (deploy/kafka/acls.sh). User:admin is a super user, and so is the
+# the ACLs given to it (bin/kafka-acls, from deploy/acls). User:admin is a super user, and so is the
 # PLAINTEXT listener on KAFKA_PORT (User:ANONYMOUS): it stays the loopback-only back door for
 # the inter-broker traffic, the tests' own tools and the other tests. $KAFKA_STATE/secure.env
 # lists the ports and paths. With KAFKA_OAUTH_JWKS_FILE (a JWKS file of the keys that sign
