@@ -76,15 +76,6 @@ func (e *Env) String(name, def string) string {
 	return def
 }
 
-// Required returns the variable and records a problem when it is unset or empty.
-func (e *Env) Required(name string) string {
-	v, ok := e.get(name)
-	if !ok {
-		e.Fail(name, "is required")
-	}
-	return v
-}
-
 // List splits a comma-separated variable, dropping empty items.
 func (e *Env) List(name string, def []string) []string {
 	v, ok := e.get(name)

@@ -23,7 +23,7 @@ func TestEnvNamesEveryBadVariable(t *testing.T) {
 	env.Brokers("BROKERS", nil)
 	env.Bool("FLAG", false)
 	env.Float("RATIO", 0, 0, 1)
-	env.Required("SECRET")
+	env.Fail("SECRET", "is required")
 	err := env.Err()
 	if err == nil {
 		t.Fatal("want an error")

@@ -7,7 +7,6 @@ package tracing
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -111,10 +110,4 @@ func SetupFromEnv(ctx context.Context, service string) (func(context.Context) er
 		return nil, err
 	}
 	return Setup(ctx, service, s)
-}
-
-// IsSettingError reports whether err is a bad OTEL_* setting.
-func IsSettingError(err error) bool {
-	var se SettingError
-	return errors.As(err, &se)
 }

@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -331,7 +332,7 @@ func TestReadSettings(t *testing.T) {
 			if err != nil {
 				gotErr = err.Error()
 			}
-			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !IsSettingError(err) || gotErr[:len(tt.wantErr)] != tt.wantErr) {
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !errors.As(err, new(SettingError)) || gotErr[:len(tt.wantErr)] != tt.wantErr) {
 				t.Fatalf("error %q, want one starting with %q", gotErr, tt.wantErr)
 			}
 			if err == nil && s.Exporting() != tt.exporting {

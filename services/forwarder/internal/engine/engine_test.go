@@ -40,7 +40,6 @@ func testEngine(t *testing.T, seeds []kgo.Opt, perPartition int, h Handler) (*En
 	return eng, m
 }
 
-
 func produce(t *testing.T, cl *kgo.Client, n int) {
 	t.Helper()
 	var recs []*kgo.Record

@@ -67,7 +67,6 @@ var (
 	newClient    = kfaketest.Client
 )
 
-
 // receiver starts an AdEventsX stand-in that answers 202 and counts the conversions it gets by
 // the label each is given; it returns its URL and a copy of the counts.
 func receiver(t *testing.T, label func(event.Conversion, *http.Request) string) (string, func() map[string]int) {

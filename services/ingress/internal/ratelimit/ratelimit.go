@@ -83,13 +83,6 @@ func (k *Keyed) Take(key string, n int, now time.Time) Decision {
 	return d
 }
 
-// Len is how many keys have a bucket.
-func (k *Keyed) Len() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.buckets.Len()
-}
-
 // seconds is how long r needs to refill tokens.
 func seconds(tokens float64, r rate.Limit) time.Duration {
 	if tokens <= 0 {
