@@ -43,7 +43,7 @@ var (
 	downVar    = config.Bool("SIM_DOWN", false, "answer every request with SIM_DOWN_STATUS")
 	statusVar  = config.Int("SIM_DOWN_STATUS", def.DownStatus, 0, 599, "status while down, 400..599, or 0 to hold").
 			Check(func(s int) error {
-			if s != 0 && s < 400 {
+			if !sim.ValidFailStatus(s) {
 				return fmt.Errorf("%d is not 400..599 or 0 (hold)", s)
 			}
 			return nil
@@ -74,7 +74,7 @@ func loadConfig(env *config.Env) (Config, error) {
 			set = append(set, v.Name())
 		}
 	}
-	if sum > 1+1e-9 {
+	if sum > 1+sim.ShareSlack {
 		env.Fail(strings.Join(set, "+"), "shares add up to %g, more than 1", sum)
 	}
 	cfg := Config{
@@ -101,7 +101,8 @@ func loadConfig(env *config.Env) (Config, error) {
 	if err := env.Err(); err != nil {
 		return Config{}, err
 	}
-	// Everything above mirrors sim's own checks; this catches the two drifting apart.
+	// The checks above name each variable, with sim's own rules (ValidFailStatus, ShareSlack);
+	// Validate is the settings' whole check, run here too.
 	if err := cfg.Settings.Validate(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}

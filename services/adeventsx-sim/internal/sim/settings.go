@@ -18,8 +18,8 @@ const (
 	MaxHold       = 10 * time.Minute
 	MaxRetryAfter = 86400
 
-	// shareSlack absorbs float rounding: 0.1+0.2+0.7 is 1.0000000000000002.
-	shareSlack = 1e-9
+	// ShareSlack absorbs float rounding in a sum of shares: 0.1+0.2+0.7 is 1.0000000000000002.
+	ShareSlack = 1e-9
 )
 
 // Settings are the failure-injection knobs that POST /_sim/control changes at run time.
@@ -69,7 +69,7 @@ func (s Settings) Validate() error {
 		}
 		sum += c.share
 	}
-	if sum > 1+shareSlack {
+	if sum > 1+ShareSlack {
 		errs = append(errs, fmt.Errorf("fail_429+fail_500+fail_503+fail_400+fail_401+timeout: shares add up to %g, more than 1", sum))
 	}
 	if s.RetryAfter < 0 || s.RetryAfter > MaxRetryAfter {
@@ -84,7 +84,7 @@ func (s Settings) Validate() error {
 	if s.LatencyJitter < 0 || s.LatencyJitter > MaxLatency {
 		errs = append(errs, fmt.Errorf("latency_jitter_ms: %s is outside 0..%s", s.LatencyJitter, MaxLatency))
 	}
-	if !validFailStatus(s.DownStatus) {
+	if !ValidFailStatus(s.DownStatus) {
 		errs = append(errs, fmt.Errorf("down_status: %d is not 400..599 or 0 (hold)", s.DownStatus))
 	}
 	return joinLine(errs)
@@ -102,8 +102,8 @@ func joinLine(errs []error) error {
 	return errors.New(strings.Join(msgs, "; "))
 }
 
-// validFailStatus accepts an HTTP error status, or 0 for "hold like a timeout".
-func validFailStatus(s int) bool { return s == statusHold || (s >= 400 && s <= 599) }
+// ValidFailStatus accepts an HTTP error status, or 0 for "hold like a timeout".
+func ValidFailStatus(s int) bool { return s == statusHold || (s >= 400 && s <= 599) }
 
 // active is Settings plus what the hot path derives from them, swapped in as a whole so that
 // requests read it with one atomic load.
@@ -287,7 +287,7 @@ func (p controlPatch) apply(s Settings) (Settings, *failNext, error) {
 		if p.FailNext.Status != nil {
 			fn.status = int(*p.FailNext.Status)
 		}
-		if !validFailStatus(fn.status) {
+		if !ValidFailStatus(fn.status) {
 			errs = append(errs, fmt.Errorf("fail_next.status: %d is not 400..599 or 0 (hold)", fn.status))
 		}
 	}
