@@ -11,7 +11,11 @@ import (
 // ones encoding/json writes for these fields (TestMarshalJSONMatchesEncodingJSON); they are
 // appended by hand because this runs once per accepted event and reflection was most of its cost.
 func (r Raw) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 160+len(r.UserID)+len(r.CampaignID)+len(r.Source)+len(r.ClickID))
+	return r.AppendJSON(make([]byte, 0, 160+len(r.UserID)+len(r.CampaignID)+len(r.Source)+len(r.ClickID))), nil
+}
+
+// AppendJSON appends MarshalJSON's bytes to b; it cannot fail.
+func (r Raw) AppendJSON(b []byte) []byte {
 	b = appendField(b, `{"event_id":`, r.EventID)
 	b = appendField(b, `,"user_id":`, r.UserID)
 	b = appendField(b, `,"event_name":`, r.EventName)
@@ -26,7 +30,7 @@ func (r Raw) MarshalJSON() ([]byte, error) {
 	if r.ClickID != "" {
 		b = appendField(b, `,"click_id":`, r.ClickID)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 func appendField(b []byte, key, s string) []byte {

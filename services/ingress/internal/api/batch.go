@@ -55,10 +55,9 @@ func (h *eventsHandler) postBatch(c *gin.Context) {
 	if !ok {
 		return
 	}
-	// The request already paid one event to come in; its size is paid before it is checked,
-	// its items beyond that once they are counted.
-	paid := sizeCost(len(body))
-	if paid > 1 && !h.limiter.take(c, paid-1) {
+	// Its size is paid before it is checked, its items beyond that once they are counted.
+	paid, ok := h.limiter.chargeSize(c, len(body))
+	if !ok {
 		return
 	}
 	items, problem := splitBatch(body)
@@ -74,26 +73,14 @@ func (h *eventsHandler) postBatch(c *gin.Context) {
 	records := make([]publish.Record, 0, len(items))
 	for i, item := range items {
 		answer.Items[i].Index = i
-		raw, err := event.Decode(item, h.names)
-		if err != nil {
-			var invalid *event.ValidationError
-			if !errors.As(err, &invalid) {
-				h.log.ErrorContext(ctx, "decode event", "index", i, "err", err)
-				c.JSON(http.StatusInternalServerError, errorBody{Error: "internal_error"})
-				return
-			}
-			answer.Items[i].Status, answer.Items[i].Fields = statusInvalid, invalid.Fields
+		rec, id, invalid := h.decodeRecord(item)
+		if invalid != nil {
+			answer.Items[i].Status, answer.Items[i].Fields = statusInvalid, invalid
 			answer.Invalid++
 			continue
 		}
-		value, err := raw.MarshalJSON()
-		if err != nil {
-			h.log.ErrorContext(ctx, "encode event", "event_id", raw.EventID, "err", err)
-			c.JSON(http.StatusInternalServerError, errorBody{Error: "internal_error"})
-			return
-		}
-		records = append(records, publish.Record{Key: []byte(raw.EventID), Value: value})
-		answer.Items[i].Status, answer.Items[i].EventID = statusAccepted, raw.EventID
+		records = append(records, rec)
+		answer.Items[i].Status, answer.Items[i].EventID = statusAccepted, id
 		answer.Accepted++
 	}
 

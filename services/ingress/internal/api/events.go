@@ -59,40 +59,40 @@ func (h *eventsHandler) post(c *gin.Context) {
 	if !ok {
 		return
 	}
-	// The request paid one event to come in; a large body pays for its size before it is read
-	// any further.
-	if extra := sizeCost(len(body)) - 1; extra > 0 && !h.limiter.take(c, extra) {
+	// A large body pays for its size before it is read any further.
+	if _, ok := h.limiter.chargeSize(c, len(body)); !ok {
 		return
 	}
-
-	raw, err := event.Decode(body, h.names)
-	if err != nil {
-		var invalid *event.ValidationError
-		if !errors.As(err, &invalid) {
-			h.log.ErrorContext(ctx, "decode event", "err", err)
-			c.JSON(http.StatusInternalServerError, errorBody{Error: "internal_error"})
-			return
-		}
-		c.JSON(http.StatusBadRequest, invalidEventBody{Error: "invalid_event", Fields: invalid.Fields})
-		return
-	}
-
-	value, err := raw.MarshalJSON()
-	if err != nil {
-		h.log.ErrorContext(ctx, "encode event", "event_id", raw.EventID, "err", err)
-		c.JSON(http.StatusInternalServerError, errorBody{Error: "internal_error"})
+	rec, id, invalid := h.decodeRecord(body)
+	if invalid != nil {
+		c.JSON(http.StatusBadRequest, invalidEventBody{Error: "invalid_event", Fields: invalid})
 		return
 	}
 
 	pctx, cancel := h.publishContext(ctx)
 	defer cancel()
-	if err := h.publisher.Publish(pctx, []byte(raw.EventID), value); err != nil {
+	if err := h.publisher.Publish(pctx, rec.Key, rec.Value); err != nil {
 		// The access log's line for this 503 carries the error, sampled with the other errors.
-		_ = c.Error(fmt.Errorf("publish event %s: %w", raw.EventID, err))
+		_ = c.Error(fmt.Errorf("publish event %s: %w", id, err))
 		unavailable(c)
 		return
 	}
-	writeAccepted(c, raw.EventID)
+	writeAccepted(c, id)
+}
+
+// decodeRecord checks one event and returns its record for Kafka (the canonical JSON, keyed by
+// event_id) and its id, or every rule it broke.
+func (h *eventsHandler) decodeRecord(data []byte) (publish.Record, string, []event.FieldError) {
+	raw, err := event.Decode(data, h.names)
+	if err != nil {
+		var invalid *event.ValidationError
+		if errors.As(err, &invalid) {
+			return publish.Record{}, "", invalid.Fields
+		}
+		return publish.Record{}, "", []event.FieldError{{Field: "body", Reason: err.Error()}} // Decode returns no other error
+	}
+	// The canonical form is about as long as what came in: one allocation, most of the time.
+	return publish.Record{Key: []byte(raw.EventID), Value: raw.AppendJSON(make([]byte, 0, len(data)+64))}, raw.EventID, nil
 }
 
 // publishContext bounds a write to Kafka by the produce timeout alone, keeping ctx's values (the

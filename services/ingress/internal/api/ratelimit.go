@@ -22,6 +22,13 @@ const maxExternalBuckets = 100_000
 // sizeCost is what a body of n bytes costs, in events.
 func sizeCost(n int) int { return max(1, (n+bytesPerEvent-1)/bytesPerEvent) }
 
+// chargeSize charges a request for its body of n bytes beyond the one event it paid to come in,
+// answering 429 itself when the client cannot pay; paid is what the request has paid in all.
+func (l *eventLimiter) chargeSize(c *gin.Context, n int) (paid int, ok bool) {
+	paid = sizeCost(n)
+	return paid, paid == 1 || l.take(c, paid-1)
+}
+
 // eventLimiter is each client's token bucket, counted in events: POST /events costs one, a
 // batch one per item, and a large body one per 4 KiB (bytesPerEvent) if that is more. Every answer on the event routes carries the RateLimit-* headers; a 429
 // also carries Retry-After.
