@@ -62,11 +62,7 @@ func openDLQ(ctx context.Context, std IO, c common, spec filter.Spec, f *filter.
 	if err == nil && name != "" {
 		var l replay.Ledger
 		if l, err = replay.ReadLedger(ctx, s.Opts(), adm, s.DLQTopic, name); err == nil {
-			held := map[string]bool{}
-			for ref := range l.Held(decisions...) {
-				held[ref] = true
-			}
-			*f = f.Only(held)
+			*f = f.Only(l.Held(decisions...))
 		}
 	}
 	if err != nil {

@@ -219,10 +219,15 @@ func ParseAge(s string) (time.Duration, error) {
 	return days + d, nil
 }
 
-// Only narrows f to the records named "partition/offset" in refs.
+// Only narrows f to the records whose RecordKey is in refs.
 func (f Filter) Only(refs map[string]bool) Filter {
 	f.only = refs
 	return f
+}
+
+// RecordKey names a DLQ record by partition and offset: "partition/offset".
+func RecordKey(partition int32, offset int64) string {
+	return strconv.Itoa(int(partition)) + "/" + strconv.FormatInt(offset, 10)
 }
 
 // With narrows f to the records pred also selects.
@@ -286,7 +291,7 @@ func (f Filter) Match(r *kgo.Record, fl dlqrecord.Fields) bool {
 	if f.replayName != nil && !f.replayName[fl.ReplayName] {
 		return false
 	}
-	if f.only != nil && !f.only[strconv.Itoa(int(r.Partition))+"/"+strconv.FormatInt(r.Offset, 10)] {
+	if f.only != nil && !f.only[RecordKey(r.Partition, r.Offset)] {
 		return false
 	}
 	for _, pred := range f.with {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/martech/eventfwd/services/dlq/internal/dlqrecord"
+	"github.com/martech/eventfwd/services/dlq/internal/filter"
 	"github.com/martech/eventfwd/services/dlq/internal/scan"
 )
 
@@ -78,23 +78,18 @@ func (l Ledger) Total() Counts {
 	return c
 }
 
-// Held are the DLQ records the name held back or capped, by "partition/offset", with the
-// decision: those whose decision is one of decisions, or all when decisions is empty.
-func (l Ledger) Held(decisions ...string) map[string]string {
-	out := map[string]string{}
+// Held are the DLQ records (filter.RecordKey) the name held back or capped: those whose
+// decision is one of decisions, or all when decisions is empty; for Filter.Only.
+func (l Ledger) Held(decisions ...string) map[string]bool {
+	out := map[string]bool{}
 	for _, e := range l.Entries {
 		for _, r := range e.Refs {
 			if len(decisions) == 0 || slices.Contains(decisions, r.Decision) {
-				out[RefKey(r.Partition, r.Offset)] = r.Decision
+				out[filter.RecordKey(r.Partition, r.Offset)] = true
 			}
 		}
 	}
 	return out
-}
-
-// RefKey names a DLQ record by partition and offset, as Ledger.Held does.
-func RefKey(partition int32, offset int64) string {
-	return strconv.Itoa(int(partition)) + "/" + strconv.FormatInt(offset, 10)
 }
 
 // ReadLedger reads what the ledger of dlqTopic says about the replay called name. No ledger
