@@ -76,7 +76,8 @@ var (
 	audienceVar   = config.String("JWT_AUDIENCE", "eventfwd-events", "token audience, aud")
 	tokenTTLVar   = config.Duration("TOKEN_TTL", time.Hour, time.Minute, 24*time.Hour, "token lifetime")
 	jwksURLVar    = config.String("JWT_JWKS_URL", "",
-		"an OpenID Connect provider's JWK Set (its jwks_uri, https); its access tokens (RS256, ES256 or EdDSA) are accepted besides ours")
+		"an OpenID Connect provider's JWK Set (its jwks_uri, https); its access tokens (RS256, ES256 or EdDSA) are accepted besides ours").
+		Check(jwksURL)
 	extIssuerVar     = config.String("JWT_EXTERNAL_ISSUER", "", "the iss those tokens must carry; required with JWT_JWKS_URL")
 	extAudienceVar   = config.String("JWT_EXTERNAL_AUDIENCE", "", "the aud those tokens must carry; required with JWT_JWKS_URL")
 	extScopeClaimVar = config.String("JWT_EXTERNAL_SCOPE_CLAIM", "", "the claim holding their scopes (unset: scope, else scp)")
@@ -144,22 +145,14 @@ func readExternal(env *config.Env) *auth.ExternalConfig {
 		RefreshInterval: jwksRefreshVar.Read(env),
 	}
 	if ext.JWKSURL == "" {
-		for name, v := range map[string]string{extIssuerVar.Name(): ext.Issuer, extAudienceVar.Name(): ext.Audience,
-			extScopeClaimVar.Name(): ext.ScopeClaim} {
-			if v != "" {
-				env.Fail(name, "is set without JWT_JWKS_URL")
+		for _, v := range []struct {
+			name, value string
+		}{{extIssuerVar.Name(), ext.Issuer}, {extAudienceVar.Name(), ext.Audience}, {extScopeClaimVar.Name(), ext.ScopeClaim}} {
+			if v.value != "" {
+				env.Fail(v.name, "is set without JWT_JWKS_URL")
 			}
 		}
 		return nil
-	}
-	u, err := url.Parse(ext.JWKSURL)
-	loopback := false
-	if err == nil {
-		ip, _ := netip.ParseAddr(u.Hostname())
-		loopback = u.Hostname() == "localhost" || ip.IsLoopback()
-	}
-	if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && loopback) {
-		env.Fail(jwksURLVar.Name(), "%q is not an https URL (http only to a loopback address)", ext.JWKSURL)
 	}
 	if ext.Issuer == "" {
 		env.Fail(extIssuerVar.Name(), "is required with JWT_JWKS_URL")
@@ -168,6 +161,20 @@ func readExternal(env *config.Env) *auth.ExternalConfig {
 		env.Fail(extAudienceVar.Name(), "is required with JWT_JWKS_URL")
 	}
 	return ext
+}
+
+// jwksURL accepts an https URL, or an http one to a loopback address.
+func jwksURL(raw string) error {
+	u, err := url.Parse(raw)
+	loopback := false
+	if err == nil {
+		ip, _ := netip.ParseAddr(u.Hostname())
+		loopback = u.Hostname() == "localhost" || ip.IsLoopback()
+	}
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && loopback) {
+		return fmt.Errorf("%q is not an https URL (http only to a loopback address)", raw)
+	}
+	return nil
 }
 
 // checkProxies accepts trusted proxies: each an IP address or a CIDR.
