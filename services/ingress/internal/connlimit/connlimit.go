@@ -13,8 +13,9 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
-// retryInterval is how often a full Accept looks again for an idle connection to close.
-const retryInterval = 20 * time.Millisecond
+// retryInterval is how often a full Accept looks again for an idle connection to close; a slot
+// freed by a close meanwhile is taken at once.
+var retryInterval = 20 * time.Millisecond
 
 // Listener is a net.Listener holding at most max connections open. Its ConnState must be the
 // http.Server's ConnState, which tells it which connections are idle.
@@ -54,9 +55,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		select {
 		case l.slots <- struct{}{}:
-			cc := &conn{Conn: c}
-			cc.release = sync.OnceFunc(func() { l.forget(cc); <-l.slots })
-			return cc, nil
+			return l.track(c), nil
 		case <-l.done:
 			c.Close()
 			return nil, net.ErrClosed
@@ -67,11 +66,21 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		t := time.NewTimer(retryInterval)
 		select {
+		case l.slots <- struct{}{}:
+			t.Stop()
+			return l.track(c), nil
 		case <-t.C:
 		case <-l.done:
 			t.Stop()
 		}
 	}
+}
+
+// track wraps c, which holds a slot, so that closing it frees the slot.
+func (l *Listener) track(c net.Conn) *conn {
+	cc := &conn{Conn: c}
+	cc.release = sync.OnceFunc(func() { l.forget(cc); <-l.slots })
+	return cc
 }
 
 // Close closes the listener; connections already accepted stay open.

@@ -125,6 +125,36 @@ func TestListenerWaitsWhenNoneIsIdle(t *testing.T) {
 	}
 }
 
+// A slot freed by a close goes to the waiting Accept at once, not at its next look for an idle
+// connection (an hour away here).
+func TestListenerTakesAFreedSlotAtOnce(t *testing.T) {
+	defer func(d time.Duration) { retryInterval = d }(retryInterval)
+	retryInterval = time.Hour
+	release := make(chan struct{})
+	l, addr := serve(t, 1, release)
+	busy := dial(t, addr)
+	answered := make(chan string, 1)
+	go func() { answered <- get(busy, "/slow") }()
+	waitFor(t, "the slow request to start", func() bool { return l.Open() == 1 })
+
+	waiting := dial(t, addr)
+	got := make(chan string, 1)
+	go func() { got <- get(waiting, "/") }()
+	close(release)
+	if s := <-answered; s != "200 OK" {
+		t.Fatalf("the slow request = %q", s)
+	}
+	busy.Close() // the server closes its side and frees the slot
+	select {
+	case s := <-got:
+		if s != "200 OK" {
+			t.Fatalf("the waiting connection = %q, want 200 OK", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting connection was not served within 5 s of a slot freeing")
+	}
+}
+
 func idleCount(l *Listener) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
