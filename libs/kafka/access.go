@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -129,29 +131,34 @@ func warnFragile(ctx context.Context, cl *kgo.Client, topics []string) {
 	if err != nil || len(md.Brokers) < 2 {
 		return
 	}
+	replicas := map[string]int{} // the topics with more than one replica
 	for _, name := range topics {
 		d, ok := md.Topics[name]
 		if !ok || d.Err != nil {
 			continue
 		}
-		if rf := d.Partitions.NumReplicas(); rf == 1 {
-			logger.Log(kgo.LogLevelWarn, "topic has one replica on a multi-broker cluster: losing one broker stops it; TOPIC_REPLICATION_FACTOR sets it for created topics",
-				"topic", name, "brokers", len(md.Brokers))
+		if rf := d.Partitions.NumReplicas(); rf > 1 {
+			replicas[name] = rf
 			continue
 		}
-		rc, err := adm.DescribeTopicConfigs(ctx, name)
-		if err != nil {
+		logger.Log(kgo.LogLevelWarn, "topic has one replica on a multi-broker cluster: losing one broker stops it; TOPIC_REPLICATION_FACTOR sets it for created topics",
+			"topic", name, "brokers", len(md.Brokers))
+	}
+	if len(replicas) == 0 {
+		return
+	}
+	rc, err := adm.DescribeTopicConfigs(ctx, slices.Sorted(maps.Keys(replicas))...)
+	if err != nil {
+		return
+	}
+	for _, c := range rc {
+		if c.Err != nil {
 			continue
 		}
-		for _, c := range rc {
-			if c.Err != nil {
-				continue
-			}
-			for _, kv := range c.Configs {
-				if kv.Key == "min.insync.replicas" && kv.MaybeValue() == "1" {
-					logger.Log(kgo.LogLevelWarn, "topic has min.insync.replicas=1 on a multi-broker cluster: an acks=all write can be acknowledged by one broker alone and lost with it; TOPIC_MIN_INSYNC_REPLICAS sets it for created topics",
-						"topic", name, "replication_factor", d.Partitions.NumReplicas())
-				}
+		for _, kv := range c.Configs {
+			if kv.Key == "min.insync.replicas" && kv.MaybeValue() == "1" {
+				logger.Log(kgo.LogLevelWarn, "topic has min.insync.replicas=1 on a multi-broker cluster: an acks=all write can be acknowledged by one broker alone and lost with it; TOPIC_MIN_INSYNC_REPLICAS sets it for created topics",
+					"topic", c.Name, "replication_factor", replicas[c.Name])
 			}
 		}
 	}
