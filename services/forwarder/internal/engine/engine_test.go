@@ -66,18 +66,6 @@ func committed(t *testing.T, adm *kadm.Client) (commits, ends map[int32]int64) {
 	return commits, ends
 }
 
-// waitFor polls cond every 10 ms until it holds, failing the test after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling state the engine changes on its own goroutines
-	}
-}
-
 // Records finish out of order; the committed offset of a partition stops at its oldest
 // unfinished record, and reaches the end once that one finishes.
 func TestEngineCommitsUpToTheOldestUnfinishedRecord(t *testing.T) {
@@ -103,7 +91,7 @@ func TestEngineCommitsUpToTheOldestUnfinishedRecord(t *testing.T) {
 	})
 	stopEngine := kfaketest.Run(t, eng.Run)
 	adm := kadm.NewClient(prod)
-	waitFor(t, 10*time.Second, "the commit of offsets 0-2", func() bool {
+	kfaketest.WaitFor(t, 10*time.Second, "the commit of offsets 0-2", func() bool {
 		c, _ := committed(t, adm)
 		return c[0] == 3
 	})
@@ -112,7 +100,7 @@ func TestEngineCommitsUpToTheOldestUnfinishedRecord(t *testing.T) {
 		t.Fatalf("committed %d with offset 3 unfinished, want 3", c[0])
 	}
 	close(hold)
-	waitFor(t, 10*time.Second, "the commit of every offset", func() bool {
+	kfaketest.WaitFor(t, 10*time.Second, "the commit of every offset", func() bool {
 		c, _ := committed(t, adm)
 		return c[0] == 10
 	})
@@ -139,13 +127,13 @@ func TestEngineResumesPartitionsThatComeBackAfterARebalance(t *testing.T) {
 	}
 	engA, _ := testEngine(t, seeds, 1, slow) // 1 per partition: pauses at 2 pending
 	stopA := kfaketest.Run(t, engA.Run)
-	waitFor(t, 20*time.Second, "100 records", handled(100))
+	kfaketest.WaitFor(t, 20*time.Second, "100 records", handled(100))
 	engB, _ := testEngine(t, seeds, 1, slow)
 	stopB := kfaketest.Run(t, engB.Run) // takes some partitions away from A
-	waitFor(t, 20*time.Second, "300 records", handled(300))
+	kfaketest.WaitFor(t, 20*time.Second, "300 records", handled(300))
 	stopB() // and gives them back
 	adm := kadm.NewClient(prod)
-	waitFor(t, 60*time.Second, "every partition committed to its end", func() bool {
+	kfaketest.WaitFor(t, 60*time.Second, "every partition committed to its end", func() bool {
 		c, e := committed(t, adm)
 		for p, end := range e {
 			if c[p] != end {
@@ -178,9 +166,9 @@ func TestConsumerLagMovesWhilePartitionsArePaused(t *testing.T) {
 		return stop.Err()
 	})
 	stop := kfaketest.Run(t, eng.Run)
-	waitFor(t, 10*time.Second, "lag 100", func() bool { return gauge(m.Lag, "0") == 100 })
+	kfaketest.WaitFor(t, 10*time.Second, "lag 100", func() bool { return gauge(m.Lag, "0") == 100 })
 	one(4000)
-	waitFor(t, 10*time.Second, "lag 4 100", func() bool { return gauge(m.Lag, "0") == 4100 })
+	kfaketest.WaitFor(t, 10*time.Second, "lag 4 100", func() bool { return gauge(m.Lag, "0") == 4100 })
 	stop()
 }
 
@@ -194,7 +182,7 @@ func TestTransactionBlockedRecordsShow(t *testing.T) {
 	if err := plain.ProduceSync(t.Context(), &kgo.Record{Topic: "raw", Partition: 1, Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "lag 0 on partition 1", func() bool { return gauge(m.Lag, "1") == 0 && series(m.Lag, "1") })
+	kfaketest.WaitFor(t, 10*time.Second, "lag 0 on partition 1", func() bool { return gauge(m.Lag, "1") == 0 && series(m.Lag, "1") })
 
 	txn := newClient(t, seeds, kgo.TransactionalID("replay-1"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.TransactionTimeout(time.Minute))
@@ -207,11 +195,11 @@ func TestTransactionBlockedRecordsShow(t *testing.T) {
 	if err := plain.ProduceSync(t.Context(), &kgo.Record{Topic: "raw", Partition: 1, Value: []byte("after")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "2 records shown behind the open transaction", func() bool { return gauge(m.TxnBlocked, "1") == 2 })
+	kfaketest.WaitFor(t, 10*time.Second, "2 records shown behind the open transaction", func() bool { return gauge(m.TxnBlocked, "1") == 2 })
 	if err := txn.EndTransaction(t.Context(), kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the gauge back at 0", func() bool { return gauge(m.TxnBlocked, "1") == 0 })
+	kfaketest.WaitFor(t, 10*time.Second, "the gauge back at 0", func() bool { return gauge(m.TxnBlocked, "1") == 0 })
 }
 
 // gauge is the value of vec's series for partition p (0 when absent).
@@ -283,7 +271,7 @@ func TestRevokeStopsEveryPartitionAtOnce(t *testing.T) {
 	})
 	stopEngine := kfaketest.Run(t, eng.Run)
 	<-started
-	waitFor(t, 10*time.Second, "partition 1 busy delivering", func() bool {
+	kfaketest.WaitFor(t, 10*time.Second, "partition 1 busy delivering", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return quick >= 20

@@ -91,8 +91,7 @@ func receiver(t *testing.T, label func(event.Conversion, *http.Request) string) 
 // waitCommitted waits until group g has committed every partition of raw to its end.
 func waitCommitted(t *testing.T, adm *kadm.Client, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	kfaketest.WaitFor(t, within, "every partition committed to its end", func() bool {
 		ends, _ := adm.ListEndOffsets(t.Context(), "raw")
 		offs, _ := adm.FetchOffsets(t.Context(), "g")
 		behind := 0
@@ -101,14 +100,8 @@ func waitCommitted(t *testing.T, adm *kadm.Client, within time.Duration) {
 				behind++
 			}
 		})
-		if behind == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d partitions not committed to their end", behind)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the group's offsets
-	}
+		return behind == 0
+	})
 }
 
 // A fast run of the whole engine on kfake: copies of one event on several partitions are
@@ -140,13 +133,9 @@ func TestPipelineDeliversOnceDeadLettersGarbageAndCommits(t *testing.T) {
 	waitCommitted(t, adm, 20*time.Second)
 	// Everything committed: the lag of each of the 4 partitions reads 0 (once the commit loop
 	// has been round once more).
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.CollectAndCount(m.Lag) != 4 || lagSum(m) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("consumer lag: %d partitions, %v records; want 4 and 0", testutil.CollectAndCount(m.Lag), lagSum(m))
-		}
-		time.Sleep(10 * time.Millisecond) // polling a metric
-	}
+	kfaketest.WaitFor(t, 10*time.Second, "the lag of 4 partitions to read 0", func() bool {
+		return testutil.CollectAndCount(m.Lag) == 4 && lagSum(m) == 0
+	})
 	stop()
 
 	for _, id := range ids {
@@ -182,13 +171,9 @@ func TestPipelineRetriesReadingMarkersUntilTheTopicIsThere(t *testing.T) {
 
 	eng, m := testPipeline(t, seeds, api.URL, 4)
 	stop := kfaketest.Run(t, eng.Run)
-	deadline := time.Now().Add(20 * time.Second)
-	for testutil.ToFloat64(m.LoadErrors) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no failed marker load counted while the marker topic is missing")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a metric
-	}
+	kfaketest.WaitFor(t, 20*time.Second, "a failed marker load counted while the marker topic is missing", func() bool {
+		return testutil.ToFloat64(m.LoadErrors) > 0
+	})
 	if delivered.Load() != 0 {
 		t.Fatal("delivered before the markers were read")
 	}

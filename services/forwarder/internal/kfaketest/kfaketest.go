@@ -1,10 +1,11 @@
 // Package kfaketest is what the forwarder's Kafka tests share: a kfake cluster and clients of
-// it, closed when the test ends, and a runner for the engine.
+// it, closed when the test ends, a runner for the engine and a poll for what it changes.
 package kfaketest
 
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -44,5 +45,18 @@ func Run(t *testing.T, run func(context.Context) error) (stop func()) {
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
+	}
+}
+
+// WaitFor polls cond until it holds, failing the test after within: for state the engine
+// changes on its own goroutines (offsets, metrics).
+func WaitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling
 	}
 }
