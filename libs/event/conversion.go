@@ -1,6 +1,7 @@
 package event
 
 import (
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -30,6 +31,24 @@ func (r Raw) AppendJSON(b []byte) []byte {
 	if r.ClickID != "" {
 		b = appendField(b, `,"click_id":`, r.ClickID)
 	}
+	return append(b, '}')
+}
+
+// MarshalJSON is AppendJSON's bytes: what encoding/json writes for c's fields.
+func (c Conversion) MarshalJSON() ([]byte, error) {
+	return c.AppendJSON(make([]byte, 0, 128+len(c.ID)+len(c.User)+len(c.Campaign)+len(c.Source))), nil
+}
+
+// AppendJSON appends the body AdEventsX receives for c, byte for byte what encoding/json writes
+// for its fields (TestConversionJSONMatchesEncodingJSON); it runs once per delivery.
+func (c Conversion) AppendJSON(b []byte) []byte {
+	b = appendField(b, `{"id":`, c.ID)
+	b = appendField(b, `,"user":`, c.User)
+	b = appendField(b, `,"name":`, c.Name)
+	b = strconv.AppendInt(append(b, `,"ts":`...), c.TS, 10)
+	b = strconv.AppendInt(append(b, `,"value_cents":`...), c.ValueCents, 10)
+	b = appendField(b, `,"campaign":`, c.Campaign)
+	b = appendField(b, `,"source":`, c.Source)
 	return append(b, '}')
 }
 

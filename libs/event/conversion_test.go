@@ -193,18 +193,7 @@ func marshalWithEncodingJSON(r Raw) ([]byte, error) {
 // multi-byte characters of every length.
 func TestMarshalJSONMatchesEncodingJSON(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	var pieces []string
-	for c := range 0x80 {
-		pieces = append(pieces, string(rune(c)))
-	}
-	pieces = append(pieces, "\u00fc", "\u7528", "\U0001F600", "\u2028", "\u2029", "\xff", "\xe2\x80", "\xed\xa0\x80", "\u200d")
-	randString := func(max int) string {
-		var b strings.Builder
-		for range rng.IntN(max + 1) {
-			b.WriteString(pieces[rng.IntN(len(pieces))])
-		}
-		return b.String()
-	}
+	randString := jsonHardStrings(rng)
 	for i := range 20000 {
 		r := Raw{
 			EventID: randString(40), UserID: randString(40), EventName: randString(8),
@@ -222,6 +211,45 @@ func TestMarshalJSONMatchesEncodingJSON(t *testing.T) {
 		}
 		if string(got) != string(want) {
 			t.Fatalf("case %d: MarshalJSON(%+q) =\n %s\nencoding/json writes\n %s", i, r, got, want)
+		}
+	}
+}
+
+// jsonHardStrings returns a maker of random strings of up to max pieces, each an ASCII
+// character, a multi-byte character, U+2028, U+2029 or invalid UTF-8.
+func jsonHardStrings(rng *rand.Rand) func(max int) string {
+	var pieces []string
+	for c := range 0x80 {
+		pieces = append(pieces, string(rune(c)))
+	}
+	pieces = append(pieces, "\u00fc", "\u7528", "\U0001F600", "\u2028", "\u2029", "\xff", "\xe2\x80", "\xed\xa0\x80", "\u200d")
+	return func(max int) string {
+		var b strings.Builder
+		for range rng.IntN(max + 1) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		return b.String()
+	}
+}
+
+// The body AdEventsX receives is byte for byte what encoding/json writes for a Conversion.
+func TestConversionJSONMatchesEncodingJSON(t *testing.T) {
+	type plain Conversion // the same fields and tags, without the MarshalJSON method
+	rng := rand.New(rand.NewPCG(5, 6))
+	randString := jsonHardStrings(rng)
+	for i := range 20000 {
+		c := Conversion{ID: randString(40), User: randString(40), Name: randString(8), TS: rng.Int64() - 1<<62,
+			ValueCents: rng.Int64() - 1<<62, Campaign: randString(40), Source: randString(3)}
+		got, err := c.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(plain(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("case %d: MarshalJSON(%#v) =\n %s\nencoding/json writes\n %s", i, c, got, want)
 		}
 	}
 }

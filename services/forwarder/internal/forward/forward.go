@@ -8,7 +8,6 @@ package forward
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,10 +103,7 @@ func (p *Pipeline) Handle(stop, hard context.Context, r *kgo.Record, release fun
 	}
 	defer done()
 
-	body, err := json.Marshal(raw.Conversion())
-	if err != nil {
-		return p.deadLetter(hard, r, &deadletter.Failure{Reason: deadletter.Invalid, Message: "transform: " + err.Error()})
-	}
+	body := raw.Conversion().AppendJSON(make([]byte, 0, 128+len(r.Value)))
 	err = p.deliver(stop, raw.EventID, body)
 	release()
 	if err != nil {
