@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -157,13 +158,8 @@ func TestSCRAMOverTLSAndItsRefusals(t *testing.T) {
 	good := map[string]string{"KAFKA_BROKERS": c.ListenAddrs()[0], "KAFKA_TLS": "true", "KAFKA_TLS_CA_FILE": p.caFile,
 		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": "right-password"}
 	with := func(changes map[string]string) map[string]string {
-		m := map[string]string{}
-		for k, v := range good {
-			m[k] = v
-		}
-		for k, v := range changes {
-			m[k] = v
-		}
+		m := maps.Clone(good)
+		maps.Copy(m, changes)
 		return m
 	}
 	tests := []struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -14,13 +15,8 @@ import (
 var required = map[string]string{"ADEVENTSX_URL": "http://127.0.0.1:8090", "ADEVENTSX_API_KEY": "k"}
 
 func with(extra map[string]string) map[string]string {
-	m := map[string]string{}
-	for k, v := range required {
-		m[k] = v
-	}
-	for k, v := range extra {
-		m[k] = v
-	}
+	m := maps.Clone(required)
+	maps.Copy(m, extra)
 	return m
 }
 
