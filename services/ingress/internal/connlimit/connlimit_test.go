@@ -95,18 +95,27 @@ func TestListenerClosesTheLongestIdleAtTheCap(t *testing.T) {
 	}
 }
 
-// When every connection is busy with a request, a newcomer waits until one is done.
-func TestListenerWaitsWhenNoneIsIdle(t *testing.T) {
-	release := make(chan struct{})
+// fillOne serves at a cap of one connection: busy holds the slot with a /slow request, whose
+// answer comes on answered once release is closed, and a second connection asks for / and
+// waits for a slot, its answer on got.
+func fillOne(t *testing.T, release <-chan struct{}) (busy net.Conn, answered, got <-chan string) {
+	t.Helper()
 	l, addr := serve(t, 1, release)
-	busy := dial(t, addr)
-	answered := make(chan string, 1)
-	go func() { answered <- get(busy, "/slow") }()
+	busy = dial(t, addr)
+	slow := make(chan string, 1)
+	go func() { slow <- get(busy, "/slow") }()
 	waitFor(t, "the slow request to start", func() bool { return l.Open() == 1 })
 
 	waiting := dial(t, addr)
-	got := make(chan string, 1)
-	go func() { got <- get(waiting, "/") }()
+	fast := make(chan string, 1)
+	go func() { fast <- get(waiting, "/") }()
+	return busy, slow, fast
+}
+
+// When every connection is busy with a request, a newcomer waits until one is done.
+func TestListenerWaitsWhenNoneIsIdle(t *testing.T) {
+	release := make(chan struct{})
+	busy, answered, got := fillOne(t, release)
 	select {
 	case s := <-got:
 		t.Fatalf("a connection past the cap was served while the other was busy: %q", s)
@@ -131,15 +140,7 @@ func TestListenerTakesAFreedSlotAtOnce(t *testing.T) {
 	defer func(d time.Duration) { retryInterval = d }(retryInterval)
 	retryInterval = time.Hour
 	release := make(chan struct{})
-	l, addr := serve(t, 1, release)
-	busy := dial(t, addr)
-	answered := make(chan string, 1)
-	go func() { answered <- get(busy, "/slow") }()
-	waitFor(t, "the slow request to start", func() bool { return l.Open() == 1 })
-
-	waiting := dial(t, addr)
-	got := make(chan string, 1)
-	go func() { got <- get(waiting, "/") }()
+	busy, answered, got := fillOne(t, release)
 	close(release)
 	if s := <-answered; s != "200 OK" {
 		t.Fatalf("the slow request = %q", s)
